@@ -1,0 +1,41 @@
+//! # lensblur
+//!
+//! Subject-aware optical background blur. A photo goes through two stages:
+//!
+//! 1. [`analyse`] (expensive, once per photo): the subject matte — a salient-object model at its input
+//!    size, refined at full resolution — and the foreground colour.
+//! 2. [`render`] (cheap, per strength): a background plate with the subject filled in from its
+//!    surroundings, disc-aperture bokeh in linear light with highlight boost, then
+//!    `α·F + (1−α)·bokeh`.
+//!
+//! Colour: inputs and outputs are sRGB-encoded; blurring and compositing happen in linear light.
+//!
+//! ```no_run
+//! use lensblur::{io, AnalyseOptions, Matter, RenderOptions};
+//! # fn main() -> lensblur::Result<()> {
+//! let photo = io::decode_file("portrait.jpg".as_ref(), &io::DecodeOptions::default())?;
+//! let matter = Matter::from_installed(&AnalyseOptions::default())?;
+//! let analysis = lensblur::analyse(&photo, &matter, &AnalyseOptions::default())?;
+//! for strength in [15.0, 30.0, 80.0] {
+//!     let out = lensblur::render(&photo, &analysis, &RenderOptions { strength, ..Default::default() })?;
+//!     # let _ = out;
+//! }
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bokeh;
+pub mod buffer;
+pub mod coc;
+pub mod color;
+pub mod composite;
+pub mod error;
+pub mod io;
+pub mod matte;
+pub mod models;
+pub mod pipeline;
+pub mod resample;
+
+pub use error::{Error, Result};
+pub use pipeline::{analyse, render, AnalyseOptions, Analysis, Matter, RenderOptions};

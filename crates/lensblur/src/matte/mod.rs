@@ -1,0 +1,184 @@
+//! Subject matte: salient-object model (U²-Net-p, Qin et al. 2020, "U²-Net: Going deeper with nested
+//! U-structure for salient object detection") at its input size, then refinement at full resolution.
+//!
+//! Inference sits behind [`MatteBackend`] so another runtime (onnxruntime) can be added without
+//! touching callers; the default is [`RtenBackend`], the pure-Rust `rten` runtime.
+
+pub mod foreground;
+pub mod refine;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::buffer::{Plane, RgbPlanes};
+use crate::error::{Error, Result};
+use crate::models::InputSpec;
+use crate::resample::resize_plane;
+
+/// Runs a segmentation model on a preprocessed NCHW tensor.
+pub trait MatteBackend: Send + Sync + std::fmt::Debug {
+    /// Human name (model file or name), for messages.
+    fn name(&self) -> &str;
+    /// The input spec the model expects.
+    fn input_spec(&self) -> &InputSpec;
+    /// Runs the model on `input` (1×3×S×S, already normalised) and returns the first output map
+    /// (S×S, row-major), as the model produced it.
+    fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>>;
+}
+
+/// `rten` (pure Rust) backend: loads the `.onnx` file directly.
+pub struct RtenBackend {
+    name: String,
+    spec: InputSpec,
+    model: rten::Model,
+    input: rten::NodeId,
+    output: rten::NodeId,
+    pool: Option<Arc<rten::ThreadPool>>,
+}
+
+impl std::fmt::Debug for RtenBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtenBackend")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RtenBackend {
+    /// Loads `path`; `threads` = 0 uses rten's global pool (all cores).
+    pub fn load(path: &Path, spec: InputSpec, threads: usize) -> Result<Self> {
+        let name = path.display().to_string();
+        let model = rten::Model::load_file(path).map_err(|e| Error::Model {
+            model: name.clone(),
+            detail: format!("cannot load: {e}"),
+        })?;
+        let input = model.find_node(spec.input_name).ok_or_else(|| Error::Model {
+            model: name.clone(),
+            detail: format!("no input named {:?}", spec.input_name),
+        })?;
+        let output = *model.output_ids().first().ok_or_else(|| Error::Model {
+            model: name.clone(),
+            detail: "model has no outputs".into(),
+        })?;
+        let pool = (threads > 0).then(|| Arc::new(rten::ThreadPool::with_num_threads(threads)));
+        Ok(RtenBackend {
+            name,
+            spec,
+            model,
+            input,
+            output,
+            pool,
+        })
+    }
+}
+
+impl MatteBackend for RtenBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn input_spec(&self) -> &InputSpec {
+        &self.spec
+    }
+
+    fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>> {
+        use rten_tensor::prelude::*;
+        let s = self.spec.size;
+        let tensor = rten_tensor::Tensor::from_data(&[1, 3, s, s], input);
+        let opts = rten::RunOptions::default().with_thread_pool(self.pool.clone());
+        let [out] = self
+            .model
+            .run_n(
+                vec![(self.input, tensor.view().into())],
+                [self.output],
+                Some(opts),
+            )
+            .map_err(|e| Error::Model {
+                model: self.name.clone(),
+                detail: format!("inference failed: {e}"),
+            })?;
+        let out: rten_tensor::Tensor<f32> = out.try_into().map_err(|e| Error::Model {
+            model: self.name.clone(),
+            detail: format!("unexpected output type: {e:?}"),
+        })?;
+        if out.len() != s * s {
+            return Err(Error::Model {
+                model: self.name.clone(),
+                detail: format!("output shape {:?}, expected {s}×{s} values", out.shape()),
+            });
+        }
+        Ok(out.to_vec())
+    }
+}
+
+/// Builds the model input exactly as the MANIFEST states for u2netp (and rembg does): resize to S×S,
+/// divide by the resized image's maximum, then subtract `mean` and divide by `std` per channel.
+/// `image` is sRGB-encoded in [0, 1]; the result is 1×3×S×S, RGB, row-major.
+pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
+    let s = spec.size;
+    let planes: Vec<Plane> = (0..3)
+        .map(|ch| resize_plane(&image.plane(ch), s, s))
+        .collect();
+    let max = planes
+        .iter()
+        .flat_map(|p| p.data.iter())
+        .fold(0.0f32, |m, &v| m.max(v))
+        .max(1e-6);
+    let mut out = Vec::with_capacity(3 * s * s);
+    for (ch, p) in planes.iter().enumerate() {
+        out.extend(p.data.iter().map(|&v| (v / max - spec.mean[ch]) / spec.std[ch]));
+    }
+    out
+}
+
+/// The model's low-resolution matte and how sure it is that there is a subject at all.
+#[derive(Clone, Debug)]
+pub struct CoarseMatte {
+    /// Min–max normalised map in [0, 1] at the model's resolution.
+    pub map: Plane,
+    /// Subject confidence in [0, 1]: the model's raw peak response, damped when the
+    /// "subject" would be a diffuse haze. Low means "no subject".
+    pub confidence: f32,
+    /// Raw peak value before normalisation.
+    pub raw_max: f32,
+    /// Fraction of the frame with normalised α > 0.5.
+    pub coverage: f32,
+}
+
+impl CoarseMatte {
+    /// True when the map is flat / low-confidence: no subject to keep sharp.
+    pub fn no_subject(&self) -> bool {
+        self.confidence < NO_SUBJECT_CONFIDENCE
+    }
+}
+
+/// Below this confidence the photo is treated as having no subject.
+pub const NO_SUBJECT_CONFIDENCE: f32 = 0.25;
+
+/// Runs the model and normalises its output.
+pub fn coarse_matte(backend: &dyn MatteBackend, image: &RgbPlanes) -> Result<CoarseMatte> {
+    let spec = backend.input_spec().clone();
+    let raw = backend.infer(preprocess(image, &spec))?;
+    if raw.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Model {
+            model: backend.name().to_string(),
+            detail: "model produced non-finite values".into(),
+        });
+    }
+    let (mn, mx) = raw
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let range = (mx - mn).max(1e-6);
+    let map: Vec<f32> = raw.iter().map(|&v| (v - mn) / range).collect();
+    let coverage = map.iter().filter(|&&v| v > 0.5).count() as f32 / map.len() as f32;
+    // Share of confidently-decided pixels among the raw values: a real subject gives a
+    // bimodal map (near 0 and near 1); "no subject" gives a low, flat map.
+    let strong = raw.iter().filter(|&&v| v > 0.5).count() as f32 / raw.len() as f32;
+    let confidence = if strong < 0.002 { mx.min(0.5) * (strong / 0.002) } else { mx };
+    Ok(CoarseMatte {
+        map: Plane::from_vec(spec.size, spec.size, map),
+        confidence: confidence.clamp(0.0, 1.0),
+        raw_max: mx,
+        coverage,
+    })
+}

@@ -1,0 +1,219 @@
+//! The two-stage pipeline: [`analyse`] once per photo, [`render`] per strength.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::buffer::{Plane, RgbPlanes};
+use crate::coc::blur_radius_px;
+use crate::color::{planes_to_linear, planes_to_srgb_in_place};
+use crate::composite::{render_linear, RenderParams};
+use crate::error::{Error, Result};
+use crate::io::Photo;
+use crate::matte::foreground::estimate_foreground;
+use crate::matte::refine::{refine, RefineMethod, RefineOptions};
+use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
+use crate::models::{self, ModelStore};
+
+/// Smallest side we process; below this the model and filters are meaningless.
+pub const MIN_SIDE: usize = 8;
+
+/// Options for [`analyse`] and for loading the model with [`Matter::from_installed`].
+#[derive(Clone, Debug)]
+pub struct AnalyseOptions {
+    /// Manifest name of the matte model. Default: `u2netp`.
+    pub model: String,
+    /// Model cache directory. Default: `$XDG_CACHE_HOME/lensblur/models`.
+    pub model_dir: Option<PathBuf>,
+    /// Inference threads (0 = all cores). Default: 0.
+    pub threads: usize,
+    /// Matte refinement method. Default: trimap + matting in the unknown band.
+    pub refine: RefineMethod,
+}
+
+impl Default for AnalyseOptions {
+    fn default() -> Self {
+        AnalyseOptions {
+            model: models::DEFAULT_MODEL.to_string(),
+            model_dir: None,
+            threads: 0,
+            refine: RefineMethod::default(),
+        }
+    }
+}
+
+/// A loaded matte model, built once and reused for every photo.
+#[derive(Debug)]
+pub struct Matter {
+    backend: Box<dyn MatteBackend>,
+}
+
+impl Matter {
+    /// Wraps any backend (e.g. a fake in tests, or another runtime).
+    pub fn new(backend: Box<dyn MatteBackend>) -> Self {
+        Matter { backend }
+    }
+
+    /// Loads `opts.model` from the cache; fails with [`Error::ModelNotInstalled`] if it is missing
+    /// (callers that may download call [`ModelStore::install`] first).
+    pub fn from_installed(opts: &AnalyseOptions) -> Result<Self> {
+        let spec = models::find(&opts.model)?;
+        let store = ModelStore::new(opts.model_dir.clone())?;
+        if !store.is_installed(spec) {
+            return Err(Error::ModelNotInstalled {
+                name: spec.name.to_string(),
+                dir: store.dir.clone(),
+            });
+        }
+        let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), opts.threads)?;
+        Ok(Matter::new(Box::new(backend)))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn MatteBackend {
+        self.backend.as_ref()
+    }
+}
+
+/// Everything [`render`] needs that is expensive to compute: reuse it across strengths.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// Full-resolution refined alpha in [0, 1] (1 = subject).
+    pub alpha: Plane,
+    /// Estimated foreground colour, linear light.
+    pub foreground: RgbPlanes,
+    /// The photo in linear light (cached so renders skip the conversion).
+    pub linear: RgbPlanes,
+    /// The model's coarse output and confidence.
+    pub coarse: CoarseMatte,
+    /// Time spent per stage.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+impl Analysis {
+    /// True when the model found no subject (flat, low-confidence map).
+    pub fn no_subject(&self) -> bool {
+        self.coarse.no_subject()
+    }
+
+    /// Subject confidence in [0, 1].
+    pub fn confidence(&self) -> f32 {
+        self.coarse.confidence
+    }
+}
+
+/// Options for [`render`].
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// Blur strength 1–100, resolution independent: subtle 1–15, medium 20–35, strong 40–60,
+    /// maximum 70–100 (≈ 85 mm f/1.2). Default: 30.
+    pub strength: f32,
+    /// Highlight boost 0–1: how strongly near-clipped lights bloom into bokeh balls. Default: 0.5.
+    pub highlights: f32,
+    /// Blur even when the model found no subject (the whole frame is then background-weighted by the
+    /// low-confidence matte). Without it such a photo is returned unblurred. Default: false.
+    pub force: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            strength: 30.0,
+            highlights: 0.5,
+            force: false,
+        }
+    }
+}
+
+impl RenderOptions {
+    /// Checks ranges; the one place options are validated.
+    pub fn validate(&self) -> Result<()> {
+        if !(1.0..=100.0).contains(&self.strength) {
+            return Err(Error::InvalidOption(format!(
+                "strength {} is outside 1–100",
+                self.strength
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.highlights) {
+            return Err(Error::InvalidOption(format!(
+                "highlights {} is outside 0–1",
+                self.highlights
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_size(photo: &Photo) -> Result<()> {
+    let (w, h) = (photo.rgb.width, photo.rgb.height);
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(Error::TooSmall {
+            width: w as u64,
+            height: h as u64,
+            min: MIN_SIDE as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Finds the subject: model, full-resolution refinement, foreground colour.
+pub fn analyse(photo: &Photo, matter: &Matter, opts: &AnalyseOptions) -> Result<Analysis> {
+    check_size(photo)?;
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    // Linearising does not depend on the model: overlap it with inference.
+    let (coarse, linear) = rayon::join(
+        || coarse_matte(matter.backend(), &photo.rgb),
+        || planes_to_linear(&photo.rgb),
+    );
+    let coarse = coarse?;
+    timings.push(("model", t.elapsed()));
+
+    let t = Instant::now();
+    let alpha = refine(
+        &photo.rgb,
+        &coarse.map,
+        &RefineOptions {
+            method: opts.refine,
+        },
+    );
+    timings.push(("refine", t.elapsed()));
+
+    let t = Instant::now();
+    let foreground = estimate_foreground(&linear, &alpha);
+    timings.push(("foreground", t.elapsed()));
+    Ok(Analysis {
+        alpha,
+        foreground,
+        linear,
+        coarse,
+        timings,
+    })
+}
+
+/// Renders the blurred photo (sRGB-encoded planes, same size as the input).
+pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Result<RgbPlanes> {
+    opts.validate()?;
+    check_size(photo)?;
+    let (w, h) = (photo.rgb.width, photo.rgb.height);
+    if analysis.alpha.width != w || analysis.alpha.height != h {
+        return Err(Error::InvalidOption(format!(
+            "analysis is {}x{} but the photo is {w}x{h}",
+            analysis.alpha.width, analysis.alpha.height
+        )));
+    }
+    if analysis.no_subject() && !opts.force {
+        return Ok(photo.rgb.clone());
+    }
+    let params = RenderParams {
+        radius: blur_radius_px(opts.strength, w, h),
+        highlights: opts.highlights,
+    };
+    let mut out = render_linear(
+        &analysis.linear,
+        &analysis.foreground,
+        &analysis.alpha,
+        &params,
+    );
+    planes_to_srgb_in_place(&mut out);
+    Ok(out)
+}
