@@ -1,1 +1,530 @@
-fn main(){}
+//! `lensblur`: a thin command-line front end over the `lensblur` library.
+
+mod cli;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use lensblur::io::{self, DecodeOptions, EncodeOptions, Format};
+use lensblur::matte::refine::RefineMethod;
+use lensblur::matte::RtenBackend;
+use lensblur::models::{self, ModelStore, Progress};
+use lensblur::{AnalyseOptions, Error, Matter, RenderOptions};
+
+use cli::{BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelsAction, RefineArg};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.quiet, cli.verbose);
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("lensblur: error: {e:#}");
+            if let Some(hint) = e.downcast_ref::<Error>().and_then(hint_for) {
+                eprintln!("  hint: {hint}");
+            }
+            match e.downcast_ref::<UsageError>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+/// A mistake in how the command was called (exit code 2), found after clap's own checks.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LENSBLUR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// What the user can do about a library error.
+fn hint_for(e: &Error) -> Option<String> {
+    Some(match e {
+        Error::TooLarge { pixels, .. } => format!(
+            "if you trust this file, raise the limit: --max-pixels {}",
+            pixels
+        ),
+        Error::TooSmall { .. } => "the photo is too small to find a subject in".into(),
+        Error::Decode(_) => "the file is damaged, truncated or not an image; re-export it".into(),
+        Error::UnsupportedFormat(_) => "lensblur reads and writes JPEG, PNG and WebP".into(),
+        Error::WouldOverwrite { .. } => {
+            "pass --overwrite to replace it, or choose another output with -o".into()
+        }
+        Error::ModelNotInstalled { name, .. } => format!(
+            "run `lensblur models install {name}`, or set LENSBLUR_MODEL_MIRROR to a directory holding it"
+        ),
+        Error::InstallFailed { .. } | Error::Checksum { .. } => {
+            "check the network, or set LENSBLUR_MODEL_MIRROR to a directory holding verified model files"
+                .into()
+        }
+        Error::UnknownModel(_) => "see `lensblur models list`".into(),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            "check the permissions of that path".into()
+        }
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            "check the path (does the file or its directory exist?)".into()
+        }
+        _ => return None,
+    })
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Blur(args) => run_photos(cli, &args.common, Job::Blur(args)),
+        Command::Matte(args) => run_photos(cli, &args.common, Job::Matte),
+        Command::Models { action, model_dir } => run_models(cli, action, model_dir.clone()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    Blur(&'a BlurArgs),
+    Matte,
+}
+
+fn run_models(
+    cli: &Cli,
+    action: &ModelsAction,
+    model_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let store = ModelStore::new(model_dir).context("cannot open the model cache")?;
+    match action {
+        ModelsAction::List => {
+            println!("cache: {}", store.dir.display());
+            for spec in models::manifest() {
+                let state = if store.is_installed(spec) {
+                    "installed"
+                } else {
+                    "not installed"
+                };
+                let default = if spec.name == models::DEFAULT_MODEL {
+                    " (default)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:<22} {:>6.1} MB  {:<14} {:<14} {}{}",
+                    spec.name,
+                    spec.size as f64 / 1e6,
+                    spec.licence,
+                    state,
+                    spec.description,
+                    default
+                );
+            }
+        }
+        ModelsAction::Install { name } => {
+            let spec = models::find(name)?;
+            if store.is_installed(spec) {
+                if !cli.quiet {
+                    eprintln!("{} is already installed", spec.name);
+                }
+            } else if !cli.quiet {
+                eprintln!(
+                    "installing {} ({:.1} MB, licence {}) into {}",
+                    spec.name,
+                    spec.size as f64 / 1e6,
+                    spec.licence,
+                    store.dir.display()
+                );
+            }
+            let path = store.install(spec, &mut BarProgress::new(cli.quiet))?;
+            println!("{}", path.display());
+        }
+        ModelsAction::Path { name } => {
+            let spec = models::find(name)?;
+            println!("{}", store.path(spec).display());
+            if !store.is_installed(spec) {
+                eprintln!("lensblur: {} is not installed yet", spec.name);
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Draws an indicatif bar on a terminal; silent otherwise.
+struct BarProgress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl BarProgress {
+    fn new(quiet: bool) -> Self {
+        BarProgress { quiet, bar: None }
+    }
+}
+
+impl Progress for BarProgress {
+    fn start(&mut self, source: &str, total: Option<u64>) {
+        if self.quiet {
+            return;
+        }
+        eprintln!("fetching from {source}");
+        let bar = match total {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new_spinner(),
+        };
+        if let Ok(style) = ProgressStyle::with_template(
+            "  [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn refine_method(arg: RefineArg) -> RefineMethod {
+    match arg {
+        RefineArg::None => RefineMethod::None,
+        RefineArg::Guided => RefineMethod::Guided,
+        RefineArg::Matting => RefineMethod::Matting,
+    }
+}
+
+/// Loads the matte model, installing it first (and saying so) when it is missing.
+fn load_matter(cli: &Cli, common: &CommonArgs) -> anyhow::Result<Matter> {
+    let store = ModelStore::new(common.model_dir.clone()).context("cannot open the model cache")?;
+    let spec = models::find(&common.model)?;
+    if !store.is_installed(spec) {
+        if common.no_install {
+            return Err(Error::ModelNotInstalled {
+                name: spec.name.to_string(),
+                dir: store.dir.clone(),
+            }
+            .into());
+        }
+        if !cli.quiet {
+            eprintln!(
+                "lensblur: model {} is not installed yet; installing it once into {}",
+                spec.name,
+                store.dir.display()
+            );
+        }
+        store.install(spec, &mut BarProgress::new(cli.quiet))?;
+    }
+    let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), common.threads)?;
+    Ok(Matter::new(Box::new(backend)))
+}
+
+fn format_ext(f: Format) -> &'static str {
+    match f {
+        Format::Jpeg => "jpg",
+        Format::Png => "png",
+        Format::WebP => "webp",
+    }
+}
+
+fn format_arg(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Jpeg => Format::Jpeg,
+        FormatArg::Png => Format::Png,
+        FormatArg::Webp => Format::WebP,
+    }
+}
+
+/// Decides the output path for `input`. `suffix` is `blur` or `alpha`.
+fn output_path(
+    common: &CommonArgs,
+    input: &Path,
+    suffix: &str,
+    ext: &str,
+) -> anyhow::Result<PathBuf> {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let name = format!("{stem}.{suffix}.{ext}");
+    Ok(match &common.output {
+        Some(o) if o.is_dir() => o.join(name),
+        Some(o) => o.clone(),
+        None => input.with_file_name(name),
+    })
+}
+
+/// Output format: explicit flag, then the output's extension, then the input's format.
+fn choose_format(
+    flag: Option<FormatArg>,
+    output: Option<&Path>,
+    input: Option<Format>,
+) -> anyhow::Result<Option<Format>> {
+    if let Some(f) = flag {
+        return Ok(Some(format_arg(f)));
+    }
+    if let Some(o) = output.filter(|o| !o.is_dir()) {
+        match io::format_from_path(o) {
+            Some(f) => return Ok(Some(f)),
+            None => bail!(UsageError(format!(
+                "{}: cannot tell the output format from its extension; use .jpg, .png or .webp, or --format",
+                o.display()
+            ))),
+        }
+    }
+    Ok(input)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<ExitCode> {
+    if common.inputs.len() > 1 && common.output.as_ref().is_some_and(|o| !o.is_dir()) {
+        bail!(UsageError(
+            "-o names one file but several inputs were given; pass an existing directory to -o, or omit it"
+                .into()
+        ));
+    }
+    if let Job::Blur(b) = job {
+        if b.save_matte.is_some() && common.inputs.len() > 1 {
+            bail!(UsageError("--save-matte takes one input only".into()));
+        }
+        // Reject a bad -o extension before any work.
+        choose_format(b.format, common.output.as_deref(), Some(Format::Jpeg))?;
+    }
+    if common.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(common.threads)
+            .build_global()
+            .context("cannot set up the thread pool")?;
+    }
+    let mut matter = None;
+    let mut failed = 0usize;
+    for input in &common.inputs {
+        if let Err(e) = process_one(cli, common, job, input, &mut matter) {
+            failed += 1;
+            // Errors that already carry the path print as is; others get it prefixed.
+            eprintln!("lensblur: error: {}: {e:#}", input.display());
+            if let Some(hint) = e.downcast_ref::<Error>().and_then(hint_for) {
+                eprintln!("  hint: {hint}");
+            }
+            if e.downcast_ref::<Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    Error::ModelNotInstalled { .. }
+                        | Error::InstallFailed { .. }
+                        | Error::UnknownModel(_)
+                )
+            }) {
+                // Nothing else can succeed without a model.
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    if failed > 0 {
+        if common.inputs.len() > 1 {
+            eprintln!(
+                "lensblur: {failed} of {} photos failed",
+                common.inputs.len()
+            );
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn process_one(
+    cli: &Cli,
+    common: &CommonArgs,
+    job: Job<'_>,
+    input: &Path,
+    matter: &mut Option<Matter>,
+) -> anyhow::Result<()> {
+    let mut timings: Vec<(&str, Duration)> = Vec::new();
+    // Pick the output first so an existing file is refused before any work.
+    let (out_path, out_format) = match job {
+        Job::Blur(b) => {
+            let in_format = io::format_from_path(input);
+            let fmt = choose_format(b.format, common.output.as_deref(), in_format)?
+                .unwrap_or(Format::Jpeg);
+            (output_path(common, input, "blur", format_ext(fmt))?, fmt)
+        }
+        Job::Matte => (output_path(common, input, "alpha", "png")?, Format::Png),
+    };
+    if same_file(&out_path, input) && !common.overwrite {
+        return Err(Error::WouldOverwrite {
+            path: out_path,
+            reason: "the output would replace the input".into(),
+        }
+        .into());
+    }
+    if out_path.exists() && !common.overwrite {
+        return Err(Error::WouldOverwrite {
+            path: out_path,
+            reason: "already exists".into(),
+        }
+        .into());
+    }
+
+    let t = Instant::now();
+    let photo = io::decode_file(
+        input,
+        &DecodeOptions {
+            max_pixels: common.max_pixels,
+        },
+    )?;
+    timings.push(("decode", t.elapsed()));
+
+    if matter.is_none() {
+        let t = Instant::now();
+        *matter = Some(load_matter(cli, common)?);
+        timings.push(("load model", t.elapsed()));
+    }
+    let Some(m) = matter.as_ref() else {
+        bail!("model not loaded");
+    };
+    let opts = AnalyseOptions {
+        model: common.model.clone(),
+        model_dir: common.model_dir.clone(),
+        threads: common.threads,
+        refine: refine_method(common.refine),
+    };
+    let analysis = lensblur::analyse(&photo, m, &opts)?;
+    timings.extend(analysis.timings.iter().cloned());
+
+    let bytes = match job {
+        Job::Matte => {
+            if analysis.no_subject() && !cli.quiet {
+                eprintln!(
+                    "lensblur: {}: no clear subject found (confidence {:.2}); the matte is unreliable",
+                    input.display(),
+                    analysis.confidence()
+                );
+            }
+            let t = Instant::now();
+            let bytes = io::encode_gray_png(&analysis.alpha)?;
+            timings.push(("encode", t.elapsed()));
+            bytes
+        }
+        Job::Blur(b) => {
+            if analysis.no_subject() && !cli.quiet {
+                if b.force {
+                    eprintln!(
+                        "lensblur: {}: no clear subject found (confidence {:.2}); blurring anyway (--force)",
+                        input.display(),
+                        analysis.confidence()
+                    );
+                } else {
+                    eprintln!(
+                        "lensblur: {}: no clear subject found (confidence {:.2}); writing it unblurred (use --force to blur anyway)",
+                        input.display(),
+                        analysis.confidence()
+                    );
+                }
+            }
+            if let Some(mp) = &b.save_matte {
+                let png = io::encode_gray_png(&analysis.alpha)?;
+                io::write_atomic(mp, &png, common.overwrite)?;
+            }
+            let t = Instant::now();
+            let out = lensblur::render(
+                &photo,
+                &analysis,
+                &RenderOptions {
+                    strength: b.strength,
+                    highlights: b.highlights,
+                    force: b.force,
+                },
+            )?;
+            timings.push(("render", t.elapsed()));
+            let t = Instant::now();
+            let bit_depth = if out_format == Format::Png && photo.bit_depth == 16 {
+                16
+            } else {
+                8
+            };
+            let bytes = io::encode(
+                &out,
+                photo.alpha.as_ref(),
+                &photo.meta,
+                &EncodeOptions {
+                    format: out_format,
+                    quality: b.quality,
+                    bit_depth,
+                },
+            )?;
+            timings.push(("encode", t.elapsed()));
+            bytes
+        }
+    };
+    let t = Instant::now();
+    io::write_atomic(&out_path, &bytes, common.overwrite)?;
+    timings.push(("write", t.elapsed()));
+    if !cli.quiet {
+        eprintln!("{} -> {}", input.display(), out_path.display());
+    }
+    if common.timings {
+        let total: Duration = timings.iter().map(|(_, d)| *d).sum();
+        let parts: Vec<String> = timings
+            .iter()
+            .map(|(n, d)| format!("{n} {:.0} ms", d.as_secs_f64() * 1e3))
+            .collect();
+        eprintln!(
+            "  timings: {} | total {:.0} ms",
+            parts.join(", "),
+            total.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}

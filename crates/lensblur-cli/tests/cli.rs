@@ -1,0 +1,349 @@
+//! The `lensblur` binary end to end: real photos, metadata, bad inputs, model install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lensblur::io::{decode_file, DecodeOptions};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// A temp dir with its own model cache, fed from the shared mirror (no network).
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lensblur"));
+        c.env("XDG_CACHE_HOME", self.path("cache"))
+            .env("LENSBLUR_MODEL_MIRROR", shared().join("models"))
+            .env_remove("LENSBLUR_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().expect("run lensblur");
+        eprintln!(
+            "$ lensblur {}\n-> {:?}\n{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Copies a shared photo into the temp dir (tests never write next to shared data).
+    fn photo(&self, rel: &str) -> PathBuf {
+        let src = shared().join("data").join(rel);
+        let dst = self.path(src.file_name().and_then(|n| n.to_str()).expect("name"));
+        std::fs::copy(&src, &dst).expect("copy photo");
+        dst
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Inserts JPEG marker segments right after SOI (and after APP0/JFIF if present).
+fn with_segments(jpeg: &[u8], segments: &[Vec<u8>]) -> Vec<u8> {
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    let mut at = 2;
+    if jpeg[2..4] == [0xFF, 0xE0] {
+        at = 4 + u16::from_be_bytes([jpeg[4], jpeg[5]]) as usize;
+    }
+    let mut out = jpeg[..at].to_vec();
+    for s in segments {
+        out.extend_from_slice(s);
+    }
+    out.extend_from_slice(&jpeg[at..]);
+    out
+}
+
+fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xFF, marker];
+    v.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// APP1 Exif with IFD0 = {Orientation, Make}.
+fn exif_segment(orientation: u16) -> Vec<u8> {
+    let mut t = b"Exif\0\0".to_vec();
+    let tiff_start = t.len();
+    t.extend_from_slice(b"II*\0");
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&2u16.to_le_bytes()); // two entries
+    // Orientation: SHORT, count 1, value inline.
+    t.extend_from_slice(&0x0112u16.to_le_bytes());
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&orientation.to_le_bytes());
+    t.extend_from_slice(&[0, 0]);
+    // Make: ASCII "LensTest\0" (9 bytes) at offset 38.
+    t.extend_from_slice(&0x010Fu16.to_le_bytes());
+    t.extend_from_slice(&2u16.to_le_bytes());
+    t.extend_from_slice(&9u32.to_le_bytes());
+    t.extend_from_slice(&38u32.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    assert_eq!(t.len() - tiff_start, 38);
+    t.extend_from_slice(b"LensTest\0");
+    segment(0xE1, &t)
+}
+
+/// A small but well-formed-looking ICC profile blob.
+fn icc_profile() -> Vec<u8> {
+    let mut p = vec![0u8; 300];
+    p[..4].copy_from_slice(&300u32.to_be_bytes());
+    p[12..16].copy_from_slice(b"mntr");
+    p[16..20].copy_from_slice(b"RGB ");
+    p[36..40].copy_from_slice(b"acsp");
+    for (i, b) in p.iter_mut().enumerate().skip(128) {
+        *b = (i * 7 % 251) as u8;
+    }
+    p
+}
+
+fn icc_segment(profile: &[u8]) -> Vec<u8> {
+    let mut v = b"ICC_PROFILE\0".to_vec();
+    v.extend_from_slice(&[1, 1]);
+    v.extend_from_slice(profile);
+    segment(0xE2, &v)
+}
+
+fn orientation_of(exif: &[u8]) -> Option<u16> {
+    // Little- or big-endian TIFF, scan IFD0 for tag 0x0112.
+    let le = exif.get(..2)? == b"II";
+    let rd16 = |o: usize| -> Option<u16> {
+        let b = [*exif.get(o)?, *exif.get(o + 1)?];
+        Some(if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let rd32 = |o: usize| -> Option<u32> {
+        let b = [*exif.get(o)?, *exif.get(o + 1)?, *exif.get(o + 2)?, *exif.get(o + 3)?];
+        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let ifd = rd32(4)? as usize;
+    let n = rd16(ifd)? as usize;
+    (0..n).find_map(|k| {
+        let e = ifd + 2 + 12 * k;
+        (rd16(e)? == 0x0112).then(|| rd16(e + 8)).flatten()
+    })
+}
+
+#[test]
+fn blur_writes_next_to_input_with_orientation_and_metadata() {
+    let env = Env::new();
+    let src = shared().join("data/portraits/p_0865636e.jpg");
+    let bytes = std::fs::read(&src).expect("read");
+    let original = decode_file(&src, &DecodeOptions::default()).expect("decode original");
+    let (w, h) = (original.rgb.width, original.rgb.height);
+    let profile = icc_profile();
+    let rotated = with_segments(&bytes, &[exif_segment(6), icc_segment(&profile)]);
+    let input = env.path("rotated.jpg");
+    std::fs::write(&input, &rotated).expect("write");
+
+    let out = env.run(&["blur", s(&input)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("installing"), "first use should say it installs the model");
+    let output = env.path("rotated.blur.jpg");
+    let result = decode_file(&output, &DecodeOptions::default()).expect("decode output");
+    // Orientation 6 = rotate 90° clockwise: the upright image is h × w.
+    assert_eq!((result.rgb.width, result.rgb.height), (h, w));
+    assert_eq!(result.meta.icc.as_deref(), Some(profile.as_slice()), "ICC lost");
+    let exif = result.meta.exif.as_deref().expect("EXIF lost");
+    assert_eq!(orientation_of(exif), Some(1), "orientation must be reset to 1");
+    assert!(
+        exif.windows(8).any(|w| w == b"LensTest"),
+        "other EXIF fields lost"
+    );
+    // The input is untouched.
+    assert_eq!(std::fs::read(&input).expect("read"), rotated);
+
+    // A second run refuses to overwrite, a third with --overwrite replaces.
+    let again = env.run(&["blur", s(&input)]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--overwrite"));
+    let forced = env.run(&["blur", s(&input), "--overwrite", "-s", "60"]);
+    assert!(forced.status.success());
+}
+
+#[test]
+fn blur_to_png_at_strength_70_and_matte() {
+    let env = Env::new();
+    let input = env.photo("animals/sample1.jpg");
+    let out_png = env.path("out.png");
+    let out = env.run(&["blur", s(&input), "-o", s(&out_png), "--strength", "70"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let img = image::open(&out_png).expect("open png");
+    let src = image::open(&input).expect("open jpg");
+    assert_eq!((img.width(), img.height()), (src.width(), src.height()));
+    assert_eq!(
+        image::ImageFormat::from_path(&out_png).ok(),
+        Some(image::ImageFormat::Png)
+    );
+
+    let matte = env.path("m.png");
+    let out = env.run(&["matte", s(&input), "-o", s(&matte)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = image::open(&matte).expect("open matte");
+    assert_eq!(m.color(), image::ColorType::L8, "matte must be 8-bit grey");
+    assert_eq!((m.width(), m.height()), (src.width(), src.height()));
+    let l = m.to_luma8();
+    let fg = l.pixels().filter(|p| p[0] > 200).count() as f64 / l.len() as f64;
+    assert!((0.05..0.9).contains(&fg), "implausible subject share {fg}");
+}
+
+#[test]
+fn photo_without_subject_is_written_unblurred_unless_forced() {
+    let env = Env::new();
+    let input = env.photo("photos/hubble_deep_field.jpg");
+    let out_png = env.path("out.png");
+    let out = env.run(&["blur", s(&input), "-o", s(&out_png)]);
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("no clear subject"), "{}", stderr(&out));
+    let a = image::open(&input).expect("in").to_rgb8();
+    let b = image::open(&out_png).expect("out").to_rgb8();
+    assert_eq!(a, b, "unblurred output must equal the input pixels");
+    let forced = env.path("forced.png");
+    let out = env.run(&["blur", s(&input), "-o", s(&forced), "--force"]);
+    assert!(out.status.success());
+    let c = image::open(&forced).expect("forced").to_rgb8();
+    assert_ne!(a, c, "--force must blur");
+}
+
+/// Each bad input: exit 1, a message naming the file, and no output left behind.
+#[test]
+fn bad_inputs_fail_cleanly() {
+    let env = Env::new();
+    let real = std::fs::read(shared().join("data/portraits/p_0865636e.jpg")).expect("read");
+    let truncated = env.path("truncated.jpg");
+    std::fs::write(&truncated, &real[..real.len() / 2]).expect("write");
+    let empty = env.path("empty.jpg");
+    std::fs::write(&empty, b"").expect("write");
+    let text = env.path("text.jpg");
+    std::fs::write(&text, b"this is not a photo, just text\n").expect("write");
+    let tiny = env.path("tiny.png");
+    image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))
+        .save(&tiny)
+        .expect("save");
+    let missing = env.path("missing.jpg");
+
+    for (input, expect) in [
+        (&truncated, "truncat"),
+        (&empty, "empty.jpg"),
+        (&text, "text.jpg"),
+        (&tiny, "too small"),
+        (&missing, "missing.jpg"),
+    ] {
+        let out = env.run(&["blur", s(input), "-o", s(&env.path("out.jpg"))]);
+        assert_eq!(out.status.code(), Some(1), "{}", input.display());
+        let err = stderr(&out);
+        assert!(err.contains(expect), "{}: {err}", input.display());
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!env.path("out.jpg").exists(), "partial output left behind");
+    }
+
+    // Over the pixel limit.
+    let big = env.photo("animals/sample1.jpg");
+    let out = env.run(&["blur", s(&big), "--max-pixels", "1000", "-o", s(&env.path("o.jpg"))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--max-pixels"), "{}", stderr(&out));
+    assert!(!env.path("o.jpg").exists());
+
+    // Unwritable output directory (a path under a regular file cannot exist, even for root).
+    let blocker = env.path("blocker");
+    std::fs::write(&blocker, b"x").expect("write");
+    let target = blocker.join("out.jpg");
+    let out = env.run(&["blur", s(&big), "-o", s(&target)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("blocker"), "{}", stderr(&out));
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+
+    // Never overwrite the input.
+    let before = std::fs::read(&big).expect("read");
+    let out = env.run(&["blur", s(&big), "-o", s(&big)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&big).expect("read"), before);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new();
+    for args in [
+        vec!["blur", "a.jpg", "--strength", "0"],
+        vec!["blur", "a.jpg", "--strength", "abc"],
+        vec!["blur"],
+        vec!["blur", "a.jpg", "b.jpg", "-o", "single.jpg"],
+        vec!["blur", "a.jpg", "-o", "out.gif"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn models_list_install_path_from_mirror() {
+    let env = Env::new();
+    let dir = env.path("models");
+    let list = env.run(&["models", "list", "--model-dir", s(&dir)]);
+    assert!(list.status.success());
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(text.contains("u2netp") && text.contains("not installed"), "{text}");
+
+    let path = env.run(&["models", "path", "u2netp", "--model-dir", s(&dir)]);
+    assert_eq!(path.status.code(), Some(1), "path of a missing model is an error");
+
+    // --no-install with an empty cache fails with a hint.
+    let photo = env.photo("animals/sample1.jpg");
+    let out = env.run(&["blur", s(&photo), "--model-dir", s(&dir), "--no-install"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("models install"), "{}", stderr(&out));
+
+    let inst = env.run(&["models", "install", "--model-dir", s(&dir)]);
+    assert!(inst.status.success(), "{}", stderr(&inst));
+    let installed = dir.join("u2netp.onnx");
+    assert!(installed.is_file());
+    let path = env.run(&["models", "path", "u2netp", "--model-dir", s(&dir)]);
+    assert!(path.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&path.stdout).trim(),
+        installed.to_string_lossy()
+    );
+    let list = env.run(&["models", "list", "--model-dir", s(&dir)]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("installed"));
+
+    // Warm cache: works with no mirror and no network.
+    let out = env
+        .cmd()
+        .env_remove("LENSBLUR_MODEL_MIRROR")
+        .args(["blur", s(&photo), "--model-dir", s(&dir), "--no-install"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let unknown = env.run(&["models", "install", "no-such-model", "--model-dir", s(&dir)]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no-such-model"));
+}

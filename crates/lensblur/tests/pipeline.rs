@@ -1,0 +1,185 @@
+//! End-to-end properties of analyse → render on real photos from `../shared/data`, with the real
+//! u2netp model from the shared mirror (`../shared/models`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use lensblur::buffer::{Plane, RgbPlanes};
+use lensblur::io::{decode_file, DecodeOptions, Photo};
+use lensblur::matte::RtenBackend;
+use lensblur::{analyse, render, AnalyseOptions, Analysis, Matter, RenderOptions};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn matter() -> &'static Matter {
+    static M: OnceLock<Matter> = OnceLock::new();
+    M.get_or_init(|| {
+        let spec = lensblur::models::find("u2netp").expect("u2netp in manifest");
+        let path = shared().join("models").join(spec.file);
+        let backend = RtenBackend::load(&path, spec.input.clone(), 0).expect("load u2netp");
+        Matter::new(Box::new(backend))
+    })
+}
+
+fn load(rel: &str) -> (Photo, Analysis) {
+    let photo = decode_file(&shared().join("data").join(rel), &DecodeOptions::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let analysis = analyse(&photo, matter(), &AnalyseOptions::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    (photo, analysis)
+}
+
+/// Real photos with a clear subject: loose hair, fur, a product.
+const SUBJECTS: &[&str] = &[
+    "portraits/p_0865636e.jpg",
+    "animals/sample1.jpg",
+    "photos/coffee.png",
+];
+
+fn luma(img: &RgbPlanes, i: usize) -> f32 {
+    0.299 * img.c[0][i] + 0.587 * img.c[1][i] + 0.114 * img.c[2][i]
+}
+
+/// Mean absolute Laplacian of luma over pixels where `alpha < 0.02` (and their 3×3 neighbourhood is
+/// background too): the background's high-frequency energy.
+fn background_hf_energy(img: &RgbPlanes, alpha: &Plane) -> f64 {
+    let (w, h) = (img.width, img.height);
+    let mut sum = 0.0f64;
+    let mut n = 0usize;
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let i = y * w + x;
+            if alpha.data[i] >= 0.02
+                || alpha.data[i - 1] >= 0.02
+                || alpha.data[i + 1] >= 0.02
+                || alpha.data[i - w] >= 0.02
+                || alpha.data[i + w] >= 0.02
+            {
+                continue;
+            }
+            let lap = 4.0 * luma(img, i)
+                - luma(img, i - 1)
+                - luma(img, i + 1)
+                - luma(img, i - w)
+                - luma(img, i + w);
+            sum += lap.abs() as f64;
+            n += 1;
+        }
+    }
+    assert!(n > 1000, "too little background to measure ({n} px)");
+    sum / n as f64
+}
+
+#[test]
+fn subject_pixels_are_unchanged_and_background_detail_falls_with_strength() {
+    for rel in SUBJECTS {
+        let (photo, analysis) = load(rel);
+        assert!(!analysis.no_subject(), "{rel}: subject not found");
+        let mut energies = vec![(0.0f32, background_hf_energy(&photo.rgb, &analysis.alpha))];
+        for strength in [5.0, 15.0, 30.0, 55.0, 80.0, 100.0] {
+            let out = render(
+                &photo,
+                &analysis,
+                &RenderOptions {
+                    strength,
+                    ..Default::default()
+                },
+            )
+            .expect("render");
+            assert_eq!((out.width, out.height), (photo.rgb.width, photo.rgb.height));
+
+            // Subject: α > 0.98 must stay as it was (within 8-bit rounding).
+            let mut worst = 0.0f32;
+            let mut off = 0usize;
+            let mut subject = 0usize;
+            for i in 0..out.len() {
+                if analysis.alpha.data[i] > 0.98 {
+                    subject += 1;
+                    let d = (0..3)
+                        .map(|c| (out.c[c][i] - photo.rgb.c[c][i]).abs())
+                        .fold(0.0f32, f32::max);
+                    worst = worst.max(d);
+                    if d > 1.0 / 255.0 {
+                        off += 1;
+                    }
+                }
+            }
+            assert!(subject > 1000, "{rel}: only {subject} subject pixels");
+            println!(
+                "{rel} strength {strength}: subject {subject} px, max Δ {:.2}/255, >1/255: {off}",
+                worst * 255.0
+            );
+            assert!(
+                worst <= 3.0 / 255.0 && off * 1000 <= subject,
+                "{rel} strength {strength}: subject changed (max Δ {:.2}/255, {off} px over 1/255)",
+                worst * 255.0
+            );
+            energies.push((strength, background_hf_energy(&out, &analysis.alpha)));
+        }
+        println!("{rel}: background HF energy by strength {energies:?}");
+        for pair in energies.windows(2) {
+            assert!(
+                pair[1].1 < pair[0].1,
+                "{rel}: background detail did not fall from strength {} to {}: {energies:?}",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+        // Strong blur must really remove detail, not nibble at it.
+        let last = energies.last().map(|e| e.1).unwrap_or(0.0);
+        assert!(last < 0.35 * energies[0].1, "{rel}: {energies:?}");
+    }
+}
+
+#[test]
+fn no_subject_is_detected_and_left_unblurred() {
+    let (photo, analysis) = load("photos/hubble_deep_field.jpg");
+    println!("hubble confidence {:.3}", analysis.confidence());
+    assert!(analysis.no_subject());
+    let out = render(&photo, &analysis, &RenderOptions::default()).expect("render");
+    assert_eq!(out, photo.rgb, "a photo without subject must be returned unblurred");
+    let forced = render(
+        &photo,
+        &analysis,
+        &RenderOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .expect("render");
+    assert_ne!(forced, photo.rgb, "--force must blur");
+}
+
+#[test]
+fn rendering_is_repeatable_and_checks_its_inputs() {
+    let (photo, analysis) = load("animals/sample1.jpg");
+    let opts = RenderOptions {
+        strength: 45.0,
+        ..Default::default()
+    };
+    let a = render(&photo, &analysis, &opts).expect("render");
+    let b = render(&photo, &analysis, &opts).expect("render");
+    assert_eq!(a, b);
+    assert!(render(
+        &photo,
+        &analysis,
+        &RenderOptions {
+            strength: 0.0,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    assert!(render(
+        &photo,
+        &analysis,
+        &RenderOptions {
+            strength: 101.0,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    let (other, _) = load("photos/coffee.png");
+    assert!(render(&other, &analysis, &opts).is_err(), "size mismatch accepted");
+}
