@@ -183,3 +183,76 @@ fn rendering_is_repeatable_and_checks_its_inputs() {
     let (other, _) = load("photos/coffee.png");
     assert!(render(&other, &analysis, &opts).is_err(), "size mismatch accepted");
 }
+
+/// A stand-in model: a bright disc in the middle of the frame. Proves the backend trait is all the
+/// pipeline needs (another runtime can slot in) without loading a real network.
+#[derive(Debug)]
+struct DiscModel {
+    spec: lensblur::models::InputSpec,
+}
+
+impl lensblur::matte::MatteBackend for DiscModel {
+    fn name(&self) -> &str {
+        "disc"
+    }
+    fn input_spec(&self) -> &lensblur::models::InputSpec {
+        &self.spec
+    }
+    fn infer(&self, input: Vec<f32>) -> lensblur::Result<Vec<f32>> {
+        let s = self.spec.size;
+        assert_eq!(input.len(), 3 * s * s, "NCHW input expected");
+        let c = s as f32 / 2.0;
+        Ok((0..s * s)
+            .map(|i| {
+                let (x, y) = ((i % s) as f32 + 0.5, (i / s) as f32 + 0.5);
+                let d = ((x - c).powi(2) + (y - c).powi(2)).sqrt();
+                (1.0 - (d - s as f32 * 0.25).clamp(0.0, 1.0)).clamp(0.0, 1.0)
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn any_backend_plugs_in_and_the_subject_survives() {
+    let spec = lensblur::models::InputSpec {
+        input_name: "x",
+        size: 64,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let matter = Matter::new(Box::new(DiscModel { spec }));
+    // Textured background, flat-coloured disc subject.
+    let (w, h) = (240usize, 180usize);
+    let mut rgb = RgbPlanes::new(w, h, 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (fx, fy) = (x as f32 / w as f32 - 0.5, y as f32 / h as f32 - 0.5);
+            let inside = (fx * fx + fy * fy).sqrt() < 0.2;
+            let checker = ((x / 6 + y / 6) % 2) as f32;
+            rgb.c[0][i] = if inside { 0.8 } else { 0.2 + 0.6 * checker };
+            rgb.c[1][i] = if inside { 0.3 } else { 0.5 };
+            rgb.c[2][i] = if inside { 0.2 } else { 0.8 - 0.6 * checker };
+        }
+    }
+    let photo = Photo {
+        rgb,
+        alpha: None,
+        meta: Default::default(),
+        format: lensblur::io::Format::Png,
+        bit_depth: 8,
+    };
+    let analysis = analyse(&photo, &matter, &AnalyseOptions::default()).expect("analyse");
+    assert!(!analysis.no_subject());
+    let centre = (h / 2) * w + w / 2;
+    assert!(analysis.alpha.data[centre] > 0.98, "centre not subject");
+    assert!(analysis.alpha.data[5 * w + 5] < 0.02, "corner not background");
+    let out = render(&photo, &analysis, &RenderOptions::default()).expect("render");
+    for c in 0..3 {
+        assert!((out.c[c][centre] - photo.rgb.c[c][centre]).abs() < 1.5 / 255.0);
+    }
+    // The checkerboard corner is blurred towards its mean.
+    let corner_before = background_hf_energy(&photo.rgb, &analysis.alpha);
+    let corner_after = background_hf_energy(&out, &analysis.alpha);
+    assert!(corner_after < 0.5 * corner_before, "{corner_before} -> {corner_after}");
+}
