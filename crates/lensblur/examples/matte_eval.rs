@@ -46,6 +46,28 @@ fn score(a: &Plane, gt: &Plane, tri: &Plane) -> (f64, f64) {
     (sad / 1000.0, se / n.max(1) as f64)
 }
 
+/// GT alpha as a 320-px model would see it on a ~2.5 MP photo: 1/8 scale, then a 3×3 blur
+/// (the model's own softness).
+fn coarsen(gt: &Plane) -> Plane {
+    let f: usize = std::env::var("LB_CF").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let c = resize_plane(gt, gt.width / f, gt.height / f);
+    let (w, h) = (c.width, c.height);
+    let mut out = c.clone();
+    for y in 0..h {
+        for x in 0..w {
+            let (mut s, mut n) = (0.0, 0.0);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    s += c.data[yy * w + xx];
+                    n += 1.0;
+                }
+            }
+            out.data[y * w + x] = s / n;
+        }
+    }
+    out
+}
+
 fn quality() {
     let d = data().join("matting");
     let mut tot = [(0.0, 0.0); 5];
@@ -56,7 +78,7 @@ fn quality() {
         let tri = gray(&d.join(format!("{n}_trimap.png")));
         let gt01 = Plane::from_vec(gt.width, gt.height, gt.data.iter().map(|v| v / 255.0).collect());
         // Coarse: GT at 1/6 scale (a 320-px model on a ~2 MP photo), as the model would give it.
-        let coarse = resize_plane(&gt01, gt.width / 6, gt.height / 6);
+        let coarse = coarsen(&gt01);
         let up = refine(&img, &coarse, &RefineOptions { method: RefineMethod::None });
         let gf = refine(&img, &coarse, &RefineOptions { method: RefineMethod::Guided });
         let t = Instant::now();
@@ -107,6 +129,11 @@ fn pets() {
         let img = rgb(&d.join("images").join(format!("{name}.jpg")));
         let mask = gray(&d.join("trimaps").join(format!("{name}.png")));
         let cm = coarse_matte(&backend, &img).expect("infer");
+        if let Ok(dir) = std::env::var("LB_DUMP") {
+            let m = &cm.map;
+            let buf: Vec<u8> = m.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+            image::GrayImage::from_raw(m.width as u32, m.height as u32, buf).expect("buf").save(format!("{dir}/{name}_coarse.png")).expect("save");
+        }
         let mut line = format!("{name:28}");
         for (k, m) in methods.iter().enumerate() {
             let a = refine(&img, &cm.map, &RefineOptions { method: *m });
@@ -133,15 +160,12 @@ fn pets() {
 fn speed() {
     let src = rgb(&data().join("portraits/p_015cd10e.jpg"));
     let coarse_src = {
-        // A plausible coarse matte: centre ellipse, softened, at 320×320.
-        let mut p = Plane::new(320, 320, 0.0);
-        for y in 0..320 {
-            for x in 0..320 {
-                let (dx, dy) = ((x as f32 - 160.0) / 90.0, (y as f32 - 190.0) / 140.0);
-                p.data[y * 320 + x] = (1.5 - 1.5 * (dx * dx + dy * dy)).clamp(0.0, 1.0);
-            }
-        }
-        p
+        use lensblur::matte::{coarse_matte, RtenBackend};
+        use lensblur::models::InputSpec;
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/u2netp.onnx");
+        let spec = InputSpec { input_name: "input.1", size: 320, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+        let backend = RtenBackend::load(&model, spec, 0).expect("model");
+        coarse_matte(&backend, &src).expect("infer").map
     };
     println!("threads: {}", rayon::current_num_threads());
     println!("MP | size | refine ms | foreground ms | total ms");

@@ -17,6 +17,7 @@
 //! [`RefineMethod::Guided`] is the classic baseline (colour guided filter, He, Sun, Tang 2013).
 
 mod cfm;
+mod fill;
 mod guided;
 
 use rayon::prelude::*;
@@ -24,6 +25,7 @@ use rayon::prelude::*;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::resample::resize_plane;
 
+pub(crate) use fill::pull_push;
 pub(crate) use guided::box_mean;
 
 /// How to refine the coarse model output.
@@ -54,7 +56,7 @@ pub const WORK_MAX: usize = 1280;
 const SURE_LO: f32 = 0.05;
 const SURE_HI: f32 = 0.95;
 /// Band half-width in coarse pixels: how far the model's edge may be off.
-const BAND_COARSE_PX: f32 = 1.0;
+const BAND_COARSE_PX: f32 = 0.5;
 /// Band half-width floor in working pixels.
 const BAND_MIN: usize = 2;
 /// Matting Laplacian regulariser (sRGB units; Levin et al. use 1e-7 on [0,1] images).
@@ -121,12 +123,14 @@ pub fn solve_trimap(image: &RgbPlanes, trimap: &Plane) -> Plane {
         })
         .collect();
     let guide = [&image.c[0][..], &image.c[1][..], &image.c[2][..]];
+    let (ah, conf) = sampling_prior(guide, &alpha0, &unknown, w, h);
     let mut a = cfm::solve_band(&cfm::BandProblem {
         guide,
         w,
         h,
         unknown: &unknown,
         alpha0: &alpha0,
+        data: Some((&ah, &conf, tune("LB_DATA", DATA_WEIGHT))),
         prior: 1e-5,
         eps: CFM_EPS,
         max_iter: 2000,
@@ -174,17 +178,73 @@ fn matting_from_coarse(guide: [&[f32]; 3], ac: &[f32], w: usize, h: usize, band:
         .zip(&unknown)
         .map(|(&v, &u)| if u { v } else if v > 0.5 { 1.0 } else { 0.0 })
         .collect();
+    let (ah, conf) = sampling_prior(guide, &alpha0, &unknown, w, h);
     cfm::solve_band(&cfm::BandProblem {
         guide,
         w,
         h,
         unknown: &unknown,
         alpha0: &alpha0,
+        data: Some((&ah, &conf, tune("LB_DATAR", DATA_WEIGHT_REFINE))),
         prior: tune("LB_PRIOR", CFM_PRIOR),
         eps: CFM_EPS,
-        max_iter: 300,
+        max_iter: tune("LB_IT", 150.0) as usize,
         tol: 1e-4,
     })
+}
+
+/// Weight of the colour-sampling data term relative to the Laplacian.
+const DATA_WEIGHT: f32 = 0.03;
+/// The same for `refine`, where the coarse matte is already a good prior.
+const DATA_WEIGHT_REFINE: f32 = 0.0;
+
+/// Colour-line sampling estimate for unknown pixels (in the spirit of Robust Matting, Wang & Cohen
+/// 2007): the nearest sure-foreground and sure-background colours F̂, B̂ (pull-push fills), α̂ the
+/// projection of I onto the segment B̂→F̂, and a confidence that is high when F̂ and B̂ differ and
+/// I lies near the segment. Closed-form matting alone only propagates from the band's borders and
+/// drifts across wide bands; this anchors every unknown pixel to its own colour.
+fn sampling_prior(
+    guide: [&[f32]; 3],
+    alpha0: &[f32],
+    unknown: &[bool],
+    w: usize,
+    h: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let fw: Vec<f32> = alpha0
+        .iter()
+        .zip(unknown)
+        .map(|(&a, &u)| if !u && a >= 0.5 { 1.0 } else { 0.0 })
+        .collect();
+    let bw: Vec<f32> = alpha0
+        .iter()
+        .zip(unknown)
+        .map(|(&a, &u)| if !u && a < 0.5 { 1.0 } else { 0.0 })
+        .collect();
+    let g: Vec<&[f32]> = guide.to_vec();
+    let (ff, bb) = rayon::join(|| pull_push(&g, &fw, w, h), || pull_push(&g, &bw, w, h));
+    let has_f = fw.iter().any(|&v| v > 0.0);
+    let has_b = bw.iter().any(|&v| v > 0.0);
+    let sig2 = 0.003;
+    let res2 = 0.003;
+    let mut ah = vec![0.0f32; w * h];
+    let mut conf = vec![0.0f32; w * h];
+    ah.par_iter_mut()
+        .zip(conf.par_iter_mut())
+        .enumerate()
+        .for_each(|(i, (a, c))| {
+            if !unknown[i] || !has_f || !has_b {
+                return;
+            }
+            let d = [ff[0][i] - bb[0][i], ff[1][i] - bb[1][i], ff[2][i] - bb[2][i]];
+            let e = [guide[0][i] - bb[0][i], guide[1][i] - bb[1][i], guide[2][i] - bb[2][i]];
+            let dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+            let t = ((e[0] * d[0] + e[1] * d[1] + e[2] * d[2]) / (dd + 1e-6)).clamp(0.0, 1.0);
+            let r = [e[0] - t * d[0], e[1] - t * d[1], e[2] - t * d[2]];
+            let rr = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+            *a = t;
+            *c = dd / (dd + sig2) * (-rr / res2).exp();
+        });
+    (ah, conf)
 }
 
 /// Non-finite → 0, clamp to [0, 1].

@@ -25,6 +25,8 @@ pub(crate) struct BandProblem<'a> {
     pub prior: f32,
     /// Colour-covariance regulariser of the Laplacian.
     pub eps: f32,
+    /// Optional data term `λ·c·(α − α̂)²` from colour sampling: (α̂, c, λ).
+    pub data: Option<(&'a [f32], &'a [f32], f32)>,
     pub max_iter: usize,
     pub tol: f64,
 }
@@ -167,6 +169,11 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
                 }
             }
             c[12] += pb.prior;
+            if let Some((ah, conf, lam)) = pb.data {
+                let k = lam * conf[p];
+                c[12] += k;
+                rhs += k * ah[p];
+            }
             let diag = c[12];
             (Row { c, col }, rhs, diag)
         })
