@@ -49,7 +49,10 @@ fn score(a: &Plane, gt: &Plane, tri: &Plane) -> (f64, f64) {
 /// GT alpha as a 320-px model would see it on a ~2.5 MP photo: 1/8 scale, then a 3×3 blur
 /// (the model's own softness).
 fn coarsen(gt: &Plane) -> Plane {
-    let f: usize = std::env::var("LB_CF").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let f: usize = std::env::var("LB_CF")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let c = resize_plane(gt, gt.width / f, gt.height / f);
     let (w, h) = (c.width, c.height);
     let mut out = c.clone();
@@ -76,25 +79,81 @@ fn quality() {
         let img = rgb(&d.join(format!("{n}_image.png")));
         let gt = gray(&d.join(format!("{n}_alpha.png")));
         let tri = gray(&d.join(format!("{n}_trimap.png")));
-        let gt01 = Plane::from_vec(gt.width, gt.height, gt.data.iter().map(|v| v / 255.0).collect());
+        let gt01 = Plane::from_vec(
+            gt.width,
+            gt.height,
+            gt.data.iter().map(|v| v / 255.0).collect(),
+        );
         // Coarse: GT at 1/6 scale (a 320-px model on a ~2 MP photo), as the model would give it.
         let coarse = coarsen(&gt01);
-        let up = refine(&img, &coarse, &RefineOptions { method: RefineMethod::None });
-        let gf = refine(&img, &coarse, &RefineOptions { method: RefineMethod::Guided });
+        let up = refine(
+            &img,
+            &coarse,
+            &RefineOptions {
+                method: RefineMethod::None,
+            },
+        );
+        let gf = refine(
+            &img,
+            &coarse,
+            &RefineOptions {
+                method: RefineMethod::Guided,
+            },
+        );
         let t = Instant::now();
-        let mt = refine(&img, &coarse, &RefineOptions { method: RefineMethod::Matting });
+        let mt = refine(
+            &img,
+            &coarse,
+            &RefineOptions {
+                method: RefineMethod::Matting,
+            },
+        );
         let tm = t.elapsed();
-        let tri01 = Plane::from_vec(tri.width, tri.height, tri.data.iter().map(|&v| if v == 0.0 { 0.0 } else if v == 255.0 { 1.0 } else { 0.5 }).collect());
+        let tri01 = Plane::from_vec(
+            tri.width,
+            tri.height,
+            tri.data
+                .iter()
+                .map(|&v| {
+                    if v == 0.0 {
+                        0.0
+                    } else if v == 255.0 {
+                        1.0
+                    } else {
+                        0.5
+                    }
+                })
+                .collect(),
+        );
         let t = Instant::now();
         let st = solve_trimap(&img, &tri01);
         let ts = t.elapsed();
         if let Ok(dir) = std::env::var("LB_DUMP") {
-            for (nm, p) in [("gt", &gt01), ("coarse", &up), ("guided", &gf), ("matting", &mt), ("solve", &st)] {
-                let buf: Vec<u8> = p.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-                image::GrayImage::from_raw(p.width as u32, p.height as u32, buf).expect("buf").save(format!("{dir}/{n}_{nm}.png")).expect("save");
+            for (nm, p) in [
+                ("gt", &gt01),
+                ("coarse", &up),
+                ("guided", &gf),
+                ("matting", &mt),
+                ("solve", &st),
+            ] {
+                let buf: Vec<u8> = p
+                    .data
+                    .iter()
+                    .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                    .collect();
+                image::GrayImage::from_raw(p.width as u32, p.height as u32, buf)
+                    .expect("buf")
+                    .save(format!("{dir}/{n}_{nm}.png"))
+                    .expect("save");
             }
         }
-        let s = [score(&up, &gt, &tri), score(&gf, &gt, &tri), score(&mt, &gt, &tri), score(&tri01, &gt, &tri), score(&st, &gt, &tri)];
+        let s = [
+            score(&up, &gt, &tri),
+            score(&gf, &gt, &tri),
+            score(&mt, &gt, &tri),
+            score(&tri01, &gt, &tri),
+            score(&st, &gt, &tri),
+        ];
         for (t, s) in tot.iter_mut().zip(&s) {
             t.0 += s.0;
             t.1 += s.1;
@@ -110,7 +169,11 @@ fn quality() {
     );
     println!(
         "mean MSE | {:.4} | {:.4} | {:.4} | {:.4} | {:.4}",
-        tot[0].1 / 10.0, tot[1].1 / 10.0, tot[2].1 / 10.0, tot[3].1 / 10.0, tot[4].1 / 10.0
+        tot[0].1 / 10.0,
+        tot[1].1 / 10.0,
+        tot[2].1 / 10.0,
+        tot[3].1 / 10.0,
+        tot[4].1 / 10.0
     );
 }
 
@@ -118,12 +181,30 @@ fn pets() {
     use lensblur::matte::{coarse_matte, RtenBackend};
     use lensblur::models::InputSpec;
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/u2netp.onnx");
-    let spec = InputSpec { input_name: "input.1", size: 320, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    let spec = InputSpec {
+        input_name: "input.1",
+        size: 320,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
     let backend = RtenBackend::load(&model, spec, 0).expect("model");
     let d = data().join("pets");
-    let mut names: Vec<String> = std::fs::read_dir(d.join("images")).expect("pets").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().trim_end_matches(".jpg").to_string()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(d.join("images"))
+        .expect("pets")
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".jpg")
+                .to_string()
+        })
+        .collect();
     names.sort();
-    let methods = [RefineMethod::None, RefineMethod::Guided, RefineMethod::Matting];
+    let methods = [
+        RefineMethod::None,
+        RefineMethod::Guided,
+        RefineMethod::Matting,
+    ];
     let mut tot = [0.0f64; 3];
     for name in &names {
         let img = rgb(&d.join("images").join(format!("{name}.jpg")));
@@ -131,8 +212,15 @@ fn pets() {
         let cm = coarse_matte(&backend, &img).expect("infer");
         if let Ok(dir) = std::env::var("LB_DUMP") {
             let m = &cm.map;
-            let buf: Vec<u8> = m.data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-            image::GrayImage::from_raw(m.width as u32, m.height as u32, buf).expect("buf").save(format!("{dir}/{name}_coarse.png")).expect("save");
+            let buf: Vec<u8> = m
+                .data
+                .iter()
+                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect();
+            image::GrayImage::from_raw(m.width as u32, m.height as u32, buf)
+                .expect("buf")
+                .save(format!("{dir}/{name}_coarse.png"))
+                .expect("save");
         }
         let mut line = format!("{name:28}");
         for (k, m) in methods.iter().enumerate() {
@@ -154,7 +242,12 @@ fn pets() {
         println!("{line}");
     }
     let n = names.len() as f64;
-    println!("mean IoU: raw {:.4} guided {:.4} matting {:.4}", tot[0] / n, tot[1] / n, tot[2] / n);
+    println!(
+        "mean IoU: raw {:.4} guided {:.4} matting {:.4}",
+        tot[0] / n,
+        tot[1] / n,
+        tot[2] / n
+    );
 }
 
 fn speed() {
@@ -162,8 +255,14 @@ fn speed() {
     let coarse_src = {
         use lensblur::matte::{coarse_matte, RtenBackend};
         use lensblur::models::InputSpec;
-        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/u2netp.onnx");
-        let spec = InputSpec { input_name: "input.1", size: 320, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+        let model =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/u2netp.onnx");
+        let spec = InputSpec {
+            input_name: "input.1",
+            size: 320,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        };
         let backend = RtenBackend::load(&model, spec, 0).expect("model");
         coarse_matte(&backend, &src).expect("infer").map
     };
@@ -186,7 +285,12 @@ fn speed() {
             std::hint::black_box(f);
             best = (best.0.min(tr), best.1.min(tf));
         }
-        println!("{mp} | {w}x{h} | {:.0} | {:.0} | {:.0}", best.0, best.1, best.0 + best.1);
+        println!(
+            "{mp} | {w}x{h} | {:.0} | {:.0} | {:.0}",
+            best.0,
+            best.1,
+            best.0 + best.1
+        );
     }
 }
 

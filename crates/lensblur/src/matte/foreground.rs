@@ -48,8 +48,14 @@ pub fn estimate_foreground(image_linear: &RgbPlanes, alpha: &Plane) -> RgbPlanes
         (c, downsample_box(&alpha.data, w, h, f))
     };
     let clean = |v: f32| if v.is_finite() { v } else { 0.0 };
-    let wf: Vec<f32> = a_w.iter().map(|&a| if clean(a) >= OPAQUE { 1.0 } else { 0.0 }).collect();
-    let wb: Vec<f32> = a_w.iter().map(|&a| if clean(a) <= 0.02 { 1.0 } else { 0.0 }).collect();
+    let wf: Vec<f32> = a_w
+        .iter()
+        .map(|&a| if clean(a) >= OPAQUE { 1.0 } else { 0.0 })
+        .collect();
+    let wb: Vec<f32> = a_w
+        .iter()
+        .map(|&a| if clean(a) <= 0.02 { 1.0 } else { 0.0 })
+        .collect();
     let chans: Vec<&[f32]> = img_w.iter().map(|c| c.as_slice()).collect();
     let (ff, bb) = rayon::join(
         || pull_push(&chans, &wf, ww, wh),
@@ -84,7 +90,11 @@ pub fn estimate_foreground(image_linear: &RgbPlanes, alpha: &Plane) -> RgbPlanes
                     let r0 = a * iv + LAMBDA * fp;
                     let r1 = a1 * iv + LAMBDA * bp;
                     let fv = (m11 * r0 - m01 * r1) * inv_det;
-                    row[x] = if fv.is_finite() { fv.clamp(0.0, 1.0) } else { iv };
+                    row[x] = if fv.is_finite() {
+                        fv.clamp(0.0, 1.0)
+                    } else {
+                        iv
+                    };
                 }
             }
         });

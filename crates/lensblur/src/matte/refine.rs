@@ -76,7 +76,10 @@ pub fn refine(image: &RgbPlanes, coarse: &Plane, opts: &RefineOptions) -> Plane 
     }
     let coarse = sanitize(coarse);
     if opts.method == RefineMethod::None {
-        return resize_plane(&coarse, w, h);
+        let mut up = resize_plane(&coarse, w, h);
+        // Resampling weights can overshoot [0, 1] by an ulp.
+        up.data.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+        return up;
     }
     let work = Work::new(image);
     let ac = resize_plane(&coarse, work.w, work.h);
@@ -90,7 +93,7 @@ pub fn refine(image: &RgbPlanes, coarse: &Plane, opts: &RefineOptions) -> Plane 
             q.into_iter().map(|v| v.clamp(0.0, 1.0)).collect()
         }
         _ => {
-            let band = ((tune("LB_BAND", BAND_COARSE_PX) * s).ceil() as usize).max(BAND_MIN);
+            let band = ((BAND_COARSE_PX * s).ceil() as usize).max(BAND_MIN);
             matting_from_coarse(guide, &ac.data, work.w, work.h, band)
         }
     };
@@ -130,7 +133,7 @@ pub fn solve_trimap(image: &RgbPlanes, trimap: &Plane) -> Plane {
         h,
         unknown: &unknown,
         alpha0: &alpha0,
-        data: Some((&ah, &conf, tune("LB_DATA", DATA_WEIGHT))),
+        data: Some((&ah, &conf, DATA_WEIGHT)),
         prior: 1e-5,
         eps: CFM_EPS,
         max_iter: 2000,
@@ -152,13 +155,24 @@ pub fn guided_filter(guide: &RgbPlanes, p: &Plane, radius: usize, eps: f32) -> P
 }
 
 /// Trimap from the coarse matte at working resolution, then the band solve.
-fn matting_from_coarse(guide: [&[f32]; 3], ac: &[f32], w: usize, h: usize, band: usize) -> Vec<f32> {
+fn matting_from_coarse(
+    guide: [&[f32]; 3],
+    ac: &[f32],
+    w: usize,
+    h: usize,
+    band: usize,
+) -> Vec<f32> {
     let soft: Vec<f32> = ac
         .iter()
         .map(|&v| if v > SURE_LO && v < SURE_HI { 1.0 } else { 0.0 })
         .collect();
-    if soft.iter().all(|&v| v == 0.0) && (ac.iter().all(|&v| v <= SURE_LO) || ac.iter().all(|&v| v >= SURE_HI)) {
-        return ac.iter().map(|&v| if v > 0.5 { 1.0 } else { 0.0 }).collect();
+    if soft.iter().all(|&v| v == 0.0)
+        && (ac.iter().all(|&v| v <= SURE_LO) || ac.iter().all(|&v| v >= SURE_HI))
+    {
+        return ac
+            .iter()
+            .map(|&v| if v > 0.5 { 1.0 } else { 0.0 })
+            .collect();
     }
     // Also mark hard 0→1 steps (a binary coarse matte has no soft pixels).
     let mut seed = soft;
@@ -176,7 +190,15 @@ fn matting_from_coarse(guide: [&[f32]; 3], ac: &[f32], w: usize, h: usize, band:
     let alpha0: Vec<f32> = ac
         .iter()
         .zip(&unknown)
-        .map(|(&v, &u)| if u { v } else if v > 0.5 { 1.0 } else { 0.0 })
+        .map(|(&v, &u)| {
+            if u {
+                v
+            } else if v > 0.5 {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let (ah, conf) = sampling_prior(guide, &alpha0, &unknown, w, h);
     cfm::solve_band(&cfm::BandProblem {
@@ -185,10 +207,10 @@ fn matting_from_coarse(guide: [&[f32]; 3], ac: &[f32], w: usize, h: usize, band:
         h,
         unknown: &unknown,
         alpha0: &alpha0,
-        data: Some((&ah, &conf, tune("LB_DATAR", DATA_WEIGHT_REFINE))),
-        prior: tune("LB_PRIOR", CFM_PRIOR),
+        data: Some((&ah, &conf, DATA_WEIGHT_REFINE)),
+        prior: CFM_PRIOR,
         eps: CFM_EPS,
-        max_iter: tune("LB_IT", 150.0) as usize,
+        max_iter: 150,
         tol: 1e-4,
     })
 }
@@ -235,8 +257,16 @@ fn sampling_prior(
             if !unknown[i] || !has_f || !has_b {
                 return;
             }
-            let d = [ff[0][i] - bb[0][i], ff[1][i] - bb[1][i], ff[2][i] - bb[2][i]];
-            let e = [guide[0][i] - bb[0][i], guide[1][i] - bb[1][i], guide[2][i] - bb[2][i]];
+            let d = [
+                ff[0][i] - bb[0][i],
+                ff[1][i] - bb[1][i],
+                ff[2][i] - bb[2][i],
+            ];
+            let e = [
+                guide[0][i] - bb[0][i],
+                guide[1][i] - bb[1][i],
+                guide[2][i] - bb[2][i],
+            ];
             let dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
             let t = ((e[0] * d[0] + e[1] * d[1] + e[2] * d[2]) / (dd + 1e-6)).clamp(0.0, 1.0);
             let r = [e[0] - t * d[0], e[1] - t * d[1], e[2] - t * d[2]];
@@ -252,9 +282,19 @@ fn sanitize(p: &Plane) -> Plane {
     let data = p
         .data
         .iter()
-        .map(|&v| if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 })
+        .map(|&v| {
+            if v.is_finite() {
+                v.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
         .collect();
-    Plane::from_vec(p.width.max(1), p.height.max(1), pad(data, p.width * p.height))
+    Plane::from_vec(
+        p.width.max(1),
+        p.height.max(1),
+        pad(data, p.width * p.height),
+    )
 }
 
 fn pad(mut d: Vec<f32>, n: usize) -> Vec<f32> {
@@ -414,7 +454,8 @@ impl<'a> Work<'a> {
             for (x, e) in row.iter_mut().enumerate() {
                 let i = y * ww + x;
                 let v = alpha_w[i];
-                let diff = (x + 1 < ww && alpha_w[i + 1] != v) || (y + 1 < wh && alpha_w[i + ww] != v);
+                let diff =
+                    (x + 1 < ww && alpha_w[i + 1] != v) || (y + 1 < wh && alpha_w[i + ww] != v);
                 if (v > 0.0 && v < 1.0) || diff {
                     *e = 1.0;
                 }
@@ -446,8 +487,4 @@ impl<'a> Work<'a> {
         });
         Plane::from_vec(fw, fh, out)
     }
-}
-
-fn tune(name: &str, d: f32) -> f32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }

@@ -31,10 +31,6 @@ pub(crate) struct BandProblem<'a> {
     pub tol: f64,
 }
 
-fn env_f32(name: &str, d: f32) -> f32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
-}
-
 /// One row of `L_uu`: 25 coefficients over the 5×5 neighbourhood and the unknown ids they hit.
 #[derive(Clone, Copy)]
 struct Row {
@@ -80,7 +76,7 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
         }
     }
     let [gr, gg, gb] = pb.guide;
-    let eps_w = env_f32("LB_EPS", pb.eps) as f64 / 9.0;
+    let eps_w = pb.eps as f64 / 9.0;
     // (μ, (Σ + ε/|w| U)⁻¹)
     let stats: Vec<([f32; 3], [f32; 6])> = centres
         .par_iter()
@@ -244,11 +240,12 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
             .zip(z.par_iter())
             .for_each(|(p, &z)| *p = z + beta * *p);
     }
-    if std::env::var_os("LB_DEBUG").is_some() {
-        eprintln!("cfm n={n} it={it} rel={:.2e}", dot(&r, &r).sqrt() / bnorm);
-    }
     for (&p, &v) in list.iter().zip(&x) {
-        alpha[p as usize] = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.5 };
+        alpha[p as usize] = if v.is_finite() {
+            v.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
     }
     alpha
 }

@@ -5,12 +5,15 @@
 
 use rayon::prelude::*;
 
+/// One pyramid level: width, height, premultiplied channels, coverage.
+type Level = (usize, usize, Vec<Vec<f32>>, Vec<f32>);
+
 /// Fills `chans` (each `w × h`) from where `weight` (in [0, 1]) is high. Returns the filled
 /// channels; pixels with weight 1 keep their value.
 pub(crate) fn pull_push(chans: &[&[f32]], weight: &[f32], w: usize, h: usize) -> Vec<Vec<f32>> {
     let nc = chans.len();
     // Level 0: premultiplied values and coverage.
-    let mut levels: Vec<(usize, usize, Vec<Vec<f32>>, Vec<f32>)> = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
     let pre: Vec<Vec<f32>> = chans
         .iter()
         .map(|c| c.iter().zip(weight).map(|(v, m)| v * m).collect())

@@ -214,7 +214,9 @@ mod tests {
     #[test]
     fn box_mean_matches_brute_force() {
         let (w, h, r) = (37, 71, 4);
-        let src: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 101) as f32 / 100.0).collect();
+        let src: Vec<f32> = (0..w * h)
+            .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+            .collect();
         let fast = box_mean(&src, w, h, r);
         for y in 0..h {
             for x in 0..w {
@@ -245,7 +247,11 @@ mod tests {
         let q = guided_filter([&step, &step, &step], &step, w, h, 4, 1e-4);
         let err: f32 = q.iter().zip(&step).map(|(a, b)| (a - b).abs()).sum::<f32>();
         let blur = box_mean(&step, w, h, 4);
-        let berr: f32 = blur.iter().zip(&step).map(|(a, b)| (a - b).abs()).sum::<f32>();
+        let berr: f32 = blur
+            .iter()
+            .zip(&step)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>();
         assert!(err < 0.05 * berr, "guided {err} vs box {berr}");
     }
 }
