@@ -193,7 +193,10 @@ mod tests {
             panic!("parse failed: {cli:?}");
         };
         assert_eq!(b.strength, 45.0);
-        assert_eq!(b.common.output.as_deref(), Some(std::path::Path::new("b.png")));
+        assert_eq!(
+            b.common.output.as_deref(),
+            Some(std::path::Path::new("b.png"))
+        );
         assert!(Cli::try_parse_from(["lensblur", "blur", "a.jpg", "-s", "0"]).is_err());
         assert!(Cli::try_parse_from(["lensblur", "blur", "a.jpg", "-s", "101"]).is_err());
         assert!(Cli::try_parse_from(["lensblur", "blur", "a.jpg", "--quality", "0"]).is_err());

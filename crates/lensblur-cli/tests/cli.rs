@@ -90,7 +90,7 @@ fn exif_segment(orientation: u16) -> Vec<u8> {
     t.extend_from_slice(b"II*\0");
     t.extend_from_slice(&8u32.to_le_bytes());
     t.extend_from_slice(&2u16.to_le_bytes()); // two entries
-    // Orientation: SHORT, count 1, value inline.
+                                              // Orientation: SHORT, count 1, value inline.
     t.extend_from_slice(&0x0112u16.to_le_bytes());
     t.extend_from_slice(&3u16.to_le_bytes());
     t.extend_from_slice(&1u32.to_le_bytes());
@@ -132,11 +132,24 @@ fn orientation_of(exif: &[u8]) -> Option<u16> {
     let le = exif.get(..2)? == b"II";
     let rd16 = |o: usize| -> Option<u16> {
         let b = [*exif.get(o)?, *exif.get(o + 1)?];
-        Some(if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+        Some(if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
     };
     let rd32 = |o: usize| -> Option<u32> {
-        let b = [*exif.get(o)?, *exif.get(o + 1)?, *exif.get(o + 2)?, *exif.get(o + 3)?];
-        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        let b = [
+            *exif.get(o)?,
+            *exif.get(o + 1)?,
+            *exif.get(o + 2)?,
+            *exif.get(o + 3)?,
+        ];
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let ifd = rd32(4)? as usize;
     let n = rd16(ifd)? as usize;
@@ -160,14 +173,25 @@ fn blur_writes_next_to_input_with_orientation_and_metadata() {
 
     let out = env.run(&["blur", s(&input)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("installing"), "first use should say it installs the model");
+    assert!(
+        stderr(&out).contains("installing"),
+        "first use should say it installs the model"
+    );
     let output = env.path("rotated.blur.jpg");
     let result = decode_file(&output, &DecodeOptions::default()).expect("decode output");
     // Orientation 6 = rotate 90° clockwise: the upright image is h × w.
     assert_eq!((result.rgb.width, result.rgb.height), (h, w));
-    assert_eq!(result.meta.icc.as_deref(), Some(profile.as_slice()), "ICC lost");
+    assert_eq!(
+        result.meta.icc.as_deref(),
+        Some(profile.as_slice()),
+        "ICC lost"
+    );
     let exif = result.meta.exif.as_deref().expect("EXIF lost");
-    assert_eq!(orientation_of(exif), Some(1), "orientation must be reset to 1");
+    assert_eq!(
+        orientation_of(exif),
+        Some(1),
+        "orientation must be reset to 1"
+    );
     assert!(
         exif.windows(8).any(|w| w == b"LensTest"),
         "other EXIF fields lost"
@@ -216,7 +240,11 @@ fn photo_without_subject_is_written_unblurred_unless_forced() {
     let out_png = env.path("out.png");
     let out = env.run(&["blur", s(&input), "-o", s(&out_png)]);
     assert!(out.status.success());
-    assert!(stderr(&out).contains("no clear subject"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no clear subject"),
+        "{}",
+        stderr(&out)
+    );
     let a = image::open(&input).expect("in").to_rgb8();
     let b = image::open(&out_png).expect("out").to_rgb8();
     assert_eq!(a, b, "unblurred output must equal the input pixels");
@@ -261,7 +289,14 @@ fn bad_inputs_fail_cleanly() {
 
     // Over the pixel limit.
     let big = env.photo("animals/sample1.jpg");
-    let out = env.run(&["blur", s(&big), "--max-pixels", "1000", "-o", s(&env.path("o.jpg"))]);
+    let out = env.run(&[
+        "blur",
+        s(&big),
+        "--max-pixels",
+        "1000",
+        "-o",
+        s(&env.path("o.jpg")),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--max-pixels"), "{}", stderr(&out));
     assert!(!env.path("o.jpg").exists());
@@ -310,10 +345,17 @@ fn models_list_install_path_from_mirror() {
     let list = env.run(&["models", "list", "--model-dir", s(&dir)]);
     assert!(list.status.success());
     let text = String::from_utf8_lossy(&list.stdout).into_owned();
-    assert!(text.contains("u2netp") && text.contains("not installed"), "{text}");
+    assert!(
+        text.contains("u2netp") && text.contains("not installed"),
+        "{text}"
+    );
 
     let path = env.run(&["models", "path", "u2netp", "--model-dir", s(&dir)]);
-    assert_eq!(path.status.code(), Some(1), "path of a missing model is an error");
+    assert_eq!(
+        path.status.code(),
+        Some(1),
+        "path of a missing model is an error"
+    );
 
     // --no-install with an empty cache fails with a hint.
     let photo = env.photo("animals/sample1.jpg");

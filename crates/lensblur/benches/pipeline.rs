@@ -68,11 +68,16 @@ fn child(input: &Path, threads: usize, strength: f32, runs: usize) {
     pool.install(|| {
         let spec = lensblur::models::find("u2netp").expect("manifest");
         let t = Instant::now();
-        let backend = RtenBackend::load(&shared().join("models/u2netp.onnx"), spec.input.clone(), threads)
-            .expect("load model");
+        let backend = RtenBackend::load(
+            &shared().join("models/u2netp.onnx"),
+            spec.input.clone(),
+            threads,
+        )
+        .expect("load model");
         let load_ms = t.elapsed().as_secs_f64() * 1e3;
         let matter = Matter::new(Box::new(backend));
-        let out_path = std::env::temp_dir().join(format!("lensblur-bench-{threads}-{strength}.jpg"));
+        let out_path =
+            std::env::temp_dir().join(format!("lensblur-bench-{threads}-{strength}.jpg"));
         let mut best: Option<Vec<(String, f64)>> = None;
         for _ in 0..runs {
             let mut st: Vec<(String, f64)> = Vec::new();
@@ -132,7 +137,9 @@ fn child(input: &Path, threads: usize, strength: f32, runs: usize) {
 fn main() {
     if let Some(input) = arg("--child") {
         let threads: usize = arg("--threads").and_then(|v| v.parse().ok()).unwrap_or(1);
-        let strength: f32 = arg("--strength").and_then(|v| v.parse().ok()).unwrap_or(30.0);
+        let strength: f32 = arg("--strength")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30.0);
         let runs: usize = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(3);
         child(Path::new(&input), threads, strength, runs);
         return;

@@ -60,21 +60,19 @@ pub fn resize_plane(src: &Plane, width: usize, height: usize) -> Plane {
     let ty = taps(src.height, height);
     // Horizontal pass: src.height × width.
     let mut tmp = vec![0.0f32; src.height * width];
-    tmp.par_chunks_mut(width)
-        .enumerate()
-        .for_each(|(y, out)| {
-            let row = src.row(y);
-            for (o, v) in out.iter_mut().enumerate() {
-                let s = tx.start[o];
-                let w = &tx.weights[o * tx.len..(o + 1) * tx.len];
-                let n = tx.len.min(src.width - s);
-                let mut acc = 0.0f32;
-                for k in 0..n {
-                    acc += row[s + k] * w[k];
-                }
-                *v = acc;
+    tmp.par_chunks_mut(width).enumerate().for_each(|(y, out)| {
+        let row = src.row(y);
+        for (o, v) in out.iter_mut().enumerate() {
+            let s = tx.start[o];
+            let w = &tx.weights[o * tx.len..(o + 1) * tx.len];
+            let n = tx.len.min(src.width - s);
+            let mut acc = 0.0f32;
+            for k in 0..n {
+                acc += row[s + k] * w[k];
             }
-        });
+            *v = acc;
+        }
+    });
     // Vertical pass.
     let mut out = vec![0.0f32; width * height];
     out.par_chunks_mut(width).enumerate().for_each(|(o, dst)| {
@@ -104,11 +102,7 @@ pub fn resize_rgb(src: &RgbPlanes, width: usize, height: usize) -> RgbPlanes {
         };
         resize_plane(&p, width, height).data
     });
-    RgbPlanes {
-        width,
-        height,
-        c,
-    }
+    RgbPlanes { width, height, c }
 }
 
 #[cfg(test)]

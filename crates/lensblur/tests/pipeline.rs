@@ -139,7 +139,10 @@ fn no_subject_is_detected_and_left_unblurred() {
     println!("hubble confidence {:.3}", analysis.confidence());
     assert!(analysis.no_subject());
     let out = render(&photo, &analysis, &RenderOptions::default()).expect("render");
-    assert_eq!(out, photo.rgb, "a photo without subject must be returned unblurred");
+    assert_eq!(
+        out, photo.rgb,
+        "a photo without subject must be returned unblurred"
+    );
     let forced = render(
         &photo,
         &analysis,
@@ -181,7 +184,10 @@ fn rendering_is_repeatable_and_checks_its_inputs() {
     )
     .is_err());
     let (other, _) = load("photos/coffee.png");
-    assert!(render(&other, &analysis, &opts).is_err(), "size mismatch accepted");
+    assert!(
+        render(&other, &analysis, &opts).is_err(),
+        "size mismatch accepted"
+    );
 }
 
 /// A stand-in model: a bright disc in the middle of the frame. Proves the backend trait is all the
@@ -246,7 +252,10 @@ fn any_backend_plugs_in_and_the_subject_survives() {
     assert!(!analysis.no_subject());
     let centre = (h / 2) * w + w / 2;
     assert!(analysis.alpha.data[centre] > 0.98, "centre not subject");
-    assert!(analysis.alpha.data[5 * w + 5] < 0.02, "corner not background");
+    assert!(
+        analysis.alpha.data[5 * w + 5] < 0.02,
+        "corner not background"
+    );
     let out = render(&photo, &analysis, &RenderOptions::default()).expect("render");
     for c in 0..3 {
         assert!((out.c[c][centre] - photo.rgb.c[c][centre]).abs() < 1.5 / 255.0);
@@ -254,5 +263,8 @@ fn any_backend_plugs_in_and_the_subject_survives() {
     // The checkerboard corner is blurred towards its mean.
     let corner_before = background_hf_energy(&photo.rgb, &analysis.alpha);
     let corner_after = background_hf_energy(&out, &analysis.alpha);
-    assert!(corner_after < 0.5 * corner_before, "{corner_before} -> {corner_after}");
+    assert!(
+        corner_after < 0.5 * corner_before,
+        "{corner_before} -> {corner_after}"
+    );
 }

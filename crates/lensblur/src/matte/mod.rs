@@ -52,10 +52,12 @@ impl RtenBackend {
             model: name.clone(),
             detail: format!("cannot load: {e}"),
         })?;
-        let input = model.find_node(spec.input_name).ok_or_else(|| Error::Model {
-            model: name.clone(),
-            detail: format!("no input named {:?}", spec.input_name),
-        })?;
+        let input = model
+            .find_node(spec.input_name)
+            .ok_or_else(|| Error::Model {
+                model: name.clone(),
+                detail: format!("no input named {:?}", spec.input_name),
+            })?;
         let output = *model.output_ids().first().ok_or_else(|| Error::Model {
             model: name.clone(),
             detail: "model has no outputs".into(),
@@ -126,7 +128,11 @@ pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
         .max(1e-6);
     let mut out = Vec::with_capacity(3 * s * s);
     for (ch, p) in planes.iter().enumerate() {
-        out.extend(p.data.iter().map(|&v| (v / max - spec.mean[ch]) / spec.std[ch]));
+        out.extend(
+            p.data
+                .iter()
+                .map(|&v| (v / max - spec.mean[ch]) / spec.std[ch]),
+        );
     }
     out
 }
@@ -174,7 +180,11 @@ pub fn coarse_matte(backend: &dyn MatteBackend, image: &RgbPlanes) -> Result<Coa
     // Share of confidently-decided pixels among the raw values: a real subject gives a
     // bimodal map (near 0 and near 1); "no subject" gives a low, flat map.
     let strong = raw.iter().filter(|&&v| v > 0.5).count() as f32 / raw.len() as f32;
-    let confidence = if strong < 0.002 { mx.min(0.5) * (strong / 0.002) } else { mx };
+    let confidence = if strong < 0.002 {
+        mx.min(0.5) * (strong / 0.002)
+    } else {
+        mx
+    };
     Ok(CoarseMatte {
         map: Plane::from_vec(spec.size, spec.size, map),
         confidence: confidence.clamp(0.0, 1.0),
