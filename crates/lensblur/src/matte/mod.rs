@@ -118,8 +118,22 @@ impl MatteBackend for RtenBackend {
 /// `image` is sRGB-encoded in [0, 1]; the result is 1×3×S×S, RGB, row-major.
 pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
     let s = spec.size;
+    // An exact box pre-shrink to ≥ 2·S per side first: the antialiased resize then touches a few
+    // taps per pixel instead of dozens (12 MP: ~15 ms instead of ~400 ms), same result within noise.
+    let f = (image.width / (2 * s)).min(image.height / (2 * s)).max(1);
     let planes: Vec<Plane> = (0..3)
-        .map(|ch| resize_plane(&image.plane(ch), s, s))
+        .map(|ch| {
+            let small = if f > 1 {
+                Plane::from_vec(
+                    image.width.div_ceil(f),
+                    image.height.div_ceil(f),
+                    refine::downsample_box(&image.c[ch], image.width, image.height, f),
+                )
+            } else {
+                image.plane(ch)
+            };
+            resize_plane(&small, s, s)
+        })
         .collect();
     let max = planes
         .iter()
