@@ -410,6 +410,15 @@ fn read_8bit(dec: impl ImageDecoder, format: Format, meta: Metadata) -> Result<R
 /// PNG goes through the `png` crate directly: it gives 16-bit samples without a detour, and
 /// `finish()` reads metadata chunks that follow the image data (eXIf/iTXt may come after IDAT).
 fn decode_png(bytes: &[u8], opts: &DecodeOptions) -> Result<RawImage> {
+    // IHDR is always the first chunk at a fixed offset; checking it here rejects a bomb even when
+    // the rest of the file is missing.
+    if let (Some(b"IHDR"), Some(w), Some(h)) = (
+        bytes.get(12..16),
+        bytes.get(16..20).and_then(|b| b.try_into().ok()),
+        bytes.get(20..24).and_then(|b| b.try_into().ok()),
+    ) {
+        check_pixels(u32::from_be_bytes(w), u32::from_be_bytes(h), opts)?;
+    }
     let limits = png::Limits {
         bytes: usize::try_from(alloc_budget(opts)).unwrap_or(usize::MAX),
     };
