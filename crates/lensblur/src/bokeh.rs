@@ -21,21 +21,45 @@ use rayon::prelude::*;
 
 use crate::buffer::RgbPlanes;
 
-/// An anti-aliased disc kernel described by one span half-width per row.
+/// Sub-rows per pixel of rim run: a kernel row whose rim crosses `d` pixels horizontally is split into
+/// `ceil(1.5·d)` sub-rows (at most [`MAX_SUBROWS`]). Measured worst per-pixel coverage error against
+/// the exact pixel/disc intersection area: ≈ 0.09 (vs 0.5 with one span per row), at ~2× the spans.
+const SUBROWS_PER_PX: f64 = 1.5;
+/// Cap on sub-rows per kernel row.
+const MAX_SUBROWS: usize = 8;
+
+/// One horizontal span of the kernel: pixels in row `dy` get `weight ×` the coverage of
+/// `[dx−½, dx+½]` by `[−half, half]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    /// Row offset.
+    pub dy: i64,
+    /// Half-width in pixels (fractional).
+    pub half: f64,
+    /// Weight (the sub-row's height, 1/n).
+    pub weight: f64,
+}
+
+/// An anti-aliased disc kernel as a list of weighted horizontal spans, sorted by row.
 #[derive(Clone, Debug)]
 pub struct DiscKernel {
     /// Disc radius in pixels.
     pub radius: f32,
     /// Rows reach `dy ∈ [−reach, reach]`.
     pub reach: usize,
-    /// Span half-width for `dy = i − reach`; `2·H` is the disc area inside the row's strip.
-    half: Vec<f64>,
+    /// The spans; each row's spans together cover exactly the disc's area in that row.
+    pub spans: Vec<Span>,
 }
 
 /// `∫ 2·√(R²−y²) dy` antiderivative (area of the disc below `y`, up to a constant).
 fn disc_area_below(y: f64, r: f64) -> f64 {
     let y = y.clamp(-r, r);
     y * (r * r - y * y).max(0.0).sqrt() + r * r * (y / r).clamp(-1.0, 1.0).asin()
+}
+
+/// Half chord of the disc at height `y` (0 outside).
+fn chord(y: f64, r: f64) -> f64 {
+    (r * r - y * y).max(0.0).sqrt()
 }
 
 impl DiscKernel {
@@ -48,43 +72,62 @@ impl DiscKernel {
         };
         // Row dy intersects the open disc when |dy| − ½ < r.
         let reach = ((r + 0.5).ceil() as usize).saturating_sub(1);
-        let half = (-(reach as i64)..=reach as i64)
-            .map(|dy| {
-                if r == 0.0 {
-                    return if dy == 0 { 0.5 } else { 0.0 };
+        let mut spans = Vec::new();
+        if r == 0.0 {
+            spans.push(Span {
+                dy: 0,
+                half: 0.5,
+                weight: 1.0,
+            });
+        }
+        for dy in -(reach as i64)..=reach as i64 {
+            if r == 0.0 {
+                break;
+            }
+            // How far the rim runs horizontally inside this row's strip.
+            let run = chord((dy.abs() as f64 - 0.5).max(0.0), r) - chord(dy.abs() as f64 + 0.5, r);
+            let n = ((SUBROWS_PER_PX * run).ceil() as usize).clamp(1, MAX_SUBROWS);
+            let step = 1.0 / n as f64;
+            for j in 0..n {
+                let a = dy as f64 - 0.5 + j as f64 * step;
+                let area = disc_area_below(a + step, r) - disc_area_below(a, r);
+                if area > 0.0 {
+                    spans.push(Span {
+                        dy,
+                        half: 0.5 * area / step,
+                        weight: step,
+                    });
                 }
-                let a = disc_area_below(dy as f64 + 0.5, r) - disc_area_below(dy as f64 - 0.5, r);
-                0.5 * a
-            })
-            .collect();
+            }
+        }
         DiscKernel {
             radius: r as f32,
             reach,
-            half,
+            spans,
         }
     }
 
-    /// Span half-width of row `dy` (0 outside the kernel).
-    pub fn half_width(&self, dy: i64) -> f64 {
-        let i = dy + self.reach as i64;
-        if i < 0 || i as usize >= self.half.len() {
-            0.0
-        } else {
-            self.half[i as usize]
-        }
-    }
-
-    /// Weight of the pixel at offset `(dx, dy)`: coverage of `[dx−½, dx+½]` by the row's span.
+    /// Weight of the pixel at offset `(dx, dy)`.
     pub fn weight(&self, dx: i64, dy: i64) -> f64 {
-        let h = self.half_width(dy);
-        let lo = (dx as f64 - 0.5).max(-h);
-        let hi = (dx as f64 + 0.5).min(h);
-        (hi - lo).max(0.0)
+        self.spans
+            .iter()
+            .filter(|s| s.dy == dy)
+            .map(|s| {
+                let lo = (dx as f64 - 0.5).max(-s.half);
+                let hi = (dx as f64 + 0.5).min(s.half);
+                s.weight * (hi - lo).max(0.0)
+            })
+            .sum()
     }
 
-    /// Sum of all weights (≈ π r²).
+    /// Sum of all weights (= π r² for r > 0).
     pub fn total(&self) -> f64 {
-        self.half.iter().map(|h| 2.0 * h).sum()
+        self.spans.iter().map(|s| 2.0 * s.half * s.weight).sum()
+    }
+
+    /// Largest span half-width.
+    fn max_half(&self) -> f64 {
+        self.spans.iter().map(|s| s.half).fold(0.0, f64::max)
     }
 }
 
@@ -139,7 +182,6 @@ fn integral(p: &[f32], v: &[f32], t: f64) -> f64 {
 /// Blurs one plane with the kernel; output normalised by the in-image kernel weight.
 fn blur_plane(src: &[f32], w: usize, h: usize, k: &DiscKernel) -> Vec<f32> {
     let prefix = row_prefix(src, w, h);
-    let reach = k.reach as i64;
     let mut out = vec![0.0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each_init(
         || vec![0.0f64; w],
@@ -150,19 +192,18 @@ fn blur_plane(src: &[f32], w: usize, h: usize, k: &DiscKernel) -> Vec<f32> {
             let mut interior_weight = 0.0f64;
             let mut touched_lo = 0usize; // corr[..touched_lo] and corr[touched_hi..] may be set
             let mut touched_hi = w;
-            for dy in -reach..=reach {
-                let yy = y as i64 + dy;
+            for span in &k.spans {
+                let yy = y as i64 + span.dy;
                 if yy < 0 || yy >= h as i64 {
                     continue;
                 }
-                let hw = k.half_width(dy);
-                if hw <= 0.0 {
-                    continue;
-                }
+                let hw = span.half;
+                let sw = span.weight;
+                let swf = sw as f32;
                 let yy = yy as usize;
                 let p = &prefix[yy * (w + 1)..(yy + 1) * (w + 1)];
                 let v = &src[yy * w..(yy + 1) * w];
-                interior_weight += 2.0 * hw;
+                interior_weight += 2.0 * hw * sw;
                 // Span sum = S(x + ½ + H) − S(x + ½ − H), S the piecewise-linear integral.
                 let hi_off = hw + 0.5; // ≥ 0.5
                 let lo_off = 0.5 - hw; // ≤ 0.5
@@ -190,7 +231,7 @@ fn blur_plane(src: &[f32], w: usize, h: usize, k: &DiscKernel) -> Vec<f32> {
                     for ((((a, &p1), &v1), &p0), &v0) in
                         a.iter_mut().zip(p1).zip(v1).zip(p0).zip(v0)
                     {
-                        *a += (p1 - p0) + (g1 * v1 - g0 * v0);
+                        *a += swf * ((p1 - p0) + (g1 * v1 - g0 * v0));
                     }
                 }
                 // Borders: clamped integral, and record the weight deficit.
@@ -198,9 +239,9 @@ fn blur_plane(src: &[f32], w: usize, h: usize, k: &DiscKernel) -> Vec<f32> {
                 for x in border {
                     let t1 = x as f64 + hi_off;
                     let t0 = x as f64 + lo_off;
-                    acc[x] += (integral(p, v, t1) - integral(p, v, t0)) as f32;
+                    acc[x] += (sw * (integral(p, v, t1) - integral(p, v, t0))) as f32;
                     let inside = t1.min(w as f64) - t0.max(0.0);
-                    corr[x] += inside.max(0.0) - 2.0 * hw;
+                    corr[x] += sw * (inside.max(0.0) - 2.0 * hw);
                 }
                 touched_lo = touched_lo.max(x_lo.min(w));
                 touched_hi = touched_hi.min(x_hi + 1);
@@ -236,9 +277,8 @@ pub fn reference_disc_blur(img: &RgbPlanes, radius: f32) -> RgbPlanes {
     let mut out = RgbPlanes::new(img.width, img.height, 0.0);
     // Precompute the kernel taps.
     let mut taps = Vec::new();
+    let rx = (k.max_half() + 0.5).ceil() as i64;
     for dy in -reach..=reach {
-        let hw = k.half_width(dy);
-        let rx = (hw + 0.5).ceil() as i64;
         for dx in -rx..=rx {
             let wt = k.weight(dx, dy);
             if wt > 0.0 {

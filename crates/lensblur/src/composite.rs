@@ -498,15 +498,37 @@ fn tone_map(img: &mut RgbPlanes, hl: &Highlights) {
         });
 }
 
+/// Bilinear taps from `n` full-resolution positions onto the `nb` block centres of a `k`× box
+/// downscale. Block `i` covers `[i·k, min((i+1)·k, n))`, so the last block may be narrower and its
+/// centre is not on the uniform grid; outside the first and last centres the value is held.
+fn block_taps(n: usize, k: usize, nb: usize) -> Vec<(usize, usize, f32)> {
+    let centre = |i: usize| 0.5 * ((i * k) as f32 + ((i + 1) * k).min(n) as f32) - 0.5;
+    let last = nb.saturating_sub(1);
+    let mut i = 0usize;
+    (0..n)
+        .map(|x| {
+            let xf = x as f32;
+            while i < last && centre(i + 1) <= xf {
+                i += 1;
+            }
+            if i >= last || xf <= centre(0) {
+                let j = if xf <= centre(0) { 0 } else { last };
+                (j, j, 0.0)
+            } else {
+                let (c0, c1) = (centre(i), centre(i + 1));
+                (i, i + 1, (xf - c0) / (c1 - c0))
+            }
+        })
+        .collect()
+}
+
 /// Bilinearly upsamples the working-resolution bokeh by `k` and composites `α′·F + (1−α′)·bokeh`,
 /// in one pass over the full-resolution image.
 fn composite_upsampled(fg: &RgbPlanes, alpha: &Plane, bokeh: &RgbPlanes, k: usize) -> RgbPlanes {
     let (w, h) = (fg.width, fg.height);
     let (bw, bh) = (bokeh.width, bokeh.height);
-    let kf = k as f32;
-    let tx: Vec<(usize, usize, f32)> = (0..w)
-        .map(|x| bilinear_tap((x as f32 + 0.5) / kf - 0.5, bw))
-        .collect();
+    let tx = block_taps(w, k, bw);
+    let ty = block_taps(h, k, bh);
     let mut out = RgbPlanes::new(w, h, 0.0);
     let [or, og, ob] = &mut out.c;
     or.par_chunks_mut(w)
@@ -516,7 +538,7 @@ fn composite_upsampled(fg: &RgbPlanes, alpha: &Plane, bokeh: &RgbPlanes, k: usiz
         .for_each_init(
             || vec![0.0f32; 3 * bw],
             |tmp, (y, ((or, og), ob))| {
-                let (y0, y1, fy) = bilinear_tap((y as f32 + 0.5) / kf - 0.5, bh);
+                let (y0, y1, fy) = ty[y];
                 // Vertical interpolation of the two working rows, once per output row.
                 for ch in 0..3 {
                     let src = &bokeh.c[ch];
