@@ -1,10 +1,58 @@
-//! Circle of confusion: strength 1–100 → blur radius in pixels.
+//! Circle of confusion: strength 1–100 → disc radius in pixels.
 //!
-//! OWNER: render helper.
+//! Calibrated on the thin-lens circle of confusion (DESIGN.md, "Strength, resolution and optics"):
+//! `c = f²·|S₂−S₁| / (N·S₂·(S₁−f))`. For an 85 mm lens at f/1.2 focused at S₁ = 2 m with the background
+//! at infinity (S₂ → ∞) this is `c = f² / (N·(S₁−f)) = 85² / (1.2·1915) ≈ 3.14 mm`, 8.7 % of a 36 mm
+//! full-frame width, or 7.27 % of the 43.3 mm diagonal of the 3:2 frame. Strength 100 is that disc.
+//!
+//! Every radius is a fraction of the image diagonal, so a strength looks the same on a 2 MP and a
+//! 45 MP file.
+//!
+//! The curve is `fraction(t) = (t + t²) / 2` with `t = strength / 100`: half linear (physically, the
+//! CoC is linear in the aperture diameter 1/N) and half quadratic, so it is slightly convex and the
+//! subtle band gets finer steps. On a 12 MP (4000×3000, diagonal 5000 px) image:
+//!
+//! | strength | radius | ≈ f-number equivalent at 85 mm, 2 m |
+//! |---------:|-------:|---------|
+//! | 1   | 0.9 px  | barely visible at 100 % zoom |
+//! | 15  | 15.6 px | subtle (≈ f/14) |
+//! | 30  | 35 px   | medium, the default (≈ f/6) |
+//! | 50  | 68 px   | strong (≈ f/3.2) |
+//! | 80  | 131 px  | maximum band (≈ f/1.7) |
+//! | 100 | 182 px  | f/1.2 |
+
+/// Focal length of the calibration lens, mm.
+const FOCAL_MM: f64 = 85.0;
+/// f-number of the calibration lens at strength 100.
+const F_NUMBER: f64 = 1.2;
+/// Focus distance, mm.
+const SUBJECT_MM: f64 = 2000.0;
+/// Full-frame sensor, mm.
+const FRAME_W_MM: f64 = 36.0;
+const FRAME_H_MM: f64 = 24.0;
+
+/// CoC diameter at strength 100 (background at infinity), in mm on a full-frame sensor.
+pub fn calibration_coc_mm() -> f64 {
+    FOCAL_MM * FOCAL_MM / (F_NUMBER * (SUBJECT_MM - FOCAL_MM))
+}
+
+/// Disc radius at strength 100 as a fraction of the image diagonal (≈ 0.0363).
+pub fn max_radius_fraction() -> f64 {
+    let diag = FRAME_W_MM.hypot(FRAME_H_MM);
+    0.5 * calibration_coc_mm() / diag
+}
 
 /// Disc radius in pixels for `strength` (1–100) on a `width × height` image; a fraction of the
-/// diagonal, so the look is resolution independent.
+/// diagonal, so the look is resolution independent. Out-of-range strengths are clamped to 0–100
+/// (NaN counts as 0, i.e. no blur).
 pub fn blur_radius_px(strength: f32, width: usize, height: usize) -> f32 {
-    let _ = (strength, width, height);
-    todo!()
+    let s = if strength.is_nan() {
+        0.0
+    } else {
+        strength.clamp(0.0, 100.0) as f64
+    };
+    let t = s / 100.0;
+    let fraction = 0.5 * (t + t * t) * max_radius_fraction();
+    let diag = (width as f64).hypot(height as f64);
+    (fraction * diag) as f32
 }
