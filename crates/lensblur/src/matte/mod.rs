@@ -189,7 +189,8 @@ pub fn coarse_matte(backend: &dyn MatteBackend, image: &RgbPlanes) -> Result<Coa
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let range = (mx - mn).max(1e-6);
-    let map: Vec<f32> = raw.iter().map(|&v| (v - mn) / range).collect();
+    let mut map: Vec<f32> = raw.iter().map(|&v| (v - mn) / range).collect();
+    drop_stray_blobs(&mut map, spec.size, spec.size);
     let coverage = map.iter().filter(|&&v| v > 0.5).count() as f32 / map.len() as f32;
     // Share of confidently-decided pixels among the raw values: a real subject gives a
     // bimodal map (near 0 and near 1); "no subject" gives a low, flat map.
@@ -205,4 +206,94 @@ pub fn coarse_matte(backend: &dyn MatteBackend, image: &RgbPlanes) -> Result<Coa
         raw_max: mx,
         coverage,
     })
+}
+
+/// Threshold that separates one blob of the coarse map from another.
+const BLOB_LEVEL: f32 = 0.1;
+/// A blob is kept when its confident core (α > 0.5) is at least this share of the largest core.
+const BLOB_KEEP: f32 = 0.04;
+
+/// Removes small, disconnected islands from the coarse map (in place).
+///
+/// Salient-object models leave faint or small detached responses — a bright patch of pavement,
+/// a sliver of a sign — that would otherwise stay pin-sharp in the middle of the bokeh. Every
+/// 8-connected region of `map > BLOB_LEVEL` whose confident core is under `BLOB_KEEP` of the
+/// largest core is zeroed. Several people in a group photo each have a large core and survive.
+pub fn drop_stray_blobs(map: &mut [f32], w: usize, h: usize) {
+    let mut label = vec![u32::MAX; w * h];
+    let mut cores: Vec<usize> = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if map[start] <= BLOB_LEVEL || label[start] != u32::MAX {
+            continue;
+        }
+        let id = cores.len() as u32;
+        let mut core = 0usize;
+        label[start] = id;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            if map[i] > 0.5 {
+                core += 1;
+            }
+            let (x, y) = ((i % w) as isize, (i / w) as isize);
+            for dy in -1..=1isize {
+                for dx in -1..=1isize {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= w as isize || ny >= h as isize {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if map[j] > BLOB_LEVEL && label[j] == u32::MAX {
+                        label[j] = id;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        cores.push(core);
+    }
+    let largest = cores.iter().copied().max().unwrap_or(0);
+    if largest == 0 {
+        return;
+    }
+    let keep: Vec<bool> = cores
+        .iter()
+        .map(|&c| c as f32 >= BLOB_KEEP * largest as f32)
+        .collect();
+    for (v, &l) in map.iter_mut().zip(&label) {
+        if l != u32::MAX && !keep[l as usize] {
+            *v = 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stray_blobs_go_and_real_subjects_stay() {
+        let (w, h) = (40, 30);
+        let mut map = vec![0.0f32; w * h];
+        // Two people (large cores), one speck, one faint haze patch.
+        for y in 5..25 {
+            for x in 3..13 {
+                map[y * w + x] = 0.9;
+            }
+            for x in 20..28 {
+                map[y * w + x] = 0.8;
+            }
+        }
+        map[2 * w + 35] = 0.9; // speck: core 1 px, 1/200 of the largest
+        for y in 26..29 {
+            for x in 33..38 {
+                map[y * w + x] = 0.3; // haze: no core at all
+            }
+        }
+        drop_stray_blobs(&mut map, w, h);
+        assert_eq!(map[10 * w + 5], 0.9);
+        assert_eq!(map[10 * w + 22], 0.8);
+        assert_eq!(map[2 * w + 35], 0.0);
+        assert_eq!(map[27 * w + 35], 0.0);
+    }
 }

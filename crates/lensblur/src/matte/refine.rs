@@ -57,6 +57,9 @@ const SURE_LO: f32 = 0.05;
 const SURE_HI: f32 = 0.95;
 /// Band half-width in coarse pixels: how far the model's edge may be off.
 const BAND_COARSE_PX: f32 = 0.5;
+/// Soft coarse values further than this (in coarse pixels) from the 0.5 outline are decided by
+/// threshold, not solved: the model's soft edge is rarely wider.
+const EDGE_REACH_COARSE_PX: f32 = 3.0;
 /// Band half-width floor in working pixels.
 const BAND_MIN: usize = 2;
 /// Matting Laplacian regulariser (sRGB units; Levin et al. use 1e-7 on [0,1] images).
@@ -94,7 +97,8 @@ pub fn refine(image: &RgbPlanes, coarse: &Plane, opts: &RefineOptions) -> Plane 
         }
         _ => {
             let band = ((BAND_COARSE_PX * s).ceil() as usize).max(BAND_MIN);
-            matting_from_coarse(guide, &ac.data, work.w, work.h, band)
+            let reach = ((EDGE_REACH_COARSE_PX * s).ceil() as usize).max(band);
+            matting_from_coarse(guide, &ac.data, work.w, work.h, band, reach)
         }
     };
     let mut out = work.upsample(alpha_w);
@@ -161,12 +165,10 @@ fn matting_from_coarse(
     w: usize,
     h: usize,
     band: usize,
+    reach: usize,
 ) -> Vec<f32> {
-    let soft: Vec<f32> = ac
-        .iter()
-        .map(|&v| if v > SURE_LO && v < SURE_HI { 1.0 } else { 0.0 })
-        .collect();
-    if soft.iter().all(|&v| v == 0.0)
+    let soft: Vec<bool> = ac.iter().map(|&v| v > SURE_LO && v < SURE_HI).collect();
+    if !soft.iter().any(|&v| v)
         && (ac.iter().all(|&v| v <= SURE_LO) || ac.iter().all(|&v| v >= SURE_HI))
     {
         return ac
@@ -174,17 +176,27 @@ fn matting_from_coarse(
             .map(|&v| if v > 0.5 { 1.0 } else { 0.0 })
             .collect();
     }
-    // Also mark hard 0→1 steps (a binary coarse matte has no soft pixels).
-    let mut seed = soft;
+    // The subject's outline: 0.5 crossings (a binary coarse matte has no soft pixels at all).
+    let mut step = vec![0.0f32; w * h];
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
             let v = ac[i] > 0.5;
             if (x + 1 < w && (ac[i + 1] > 0.5) != v) || (y + 1 < h && (ac[i + w] > 0.5) != v) {
-                seed[i] = 1.0;
+                step[i] = 1.0;
             }
         }
     }
+    // Soft values only count as "unknown" near the outline. u2netp often scores the inside of an
+    // object 0.6–0.9 (text on a sign, a dark pocket) and faint haze 0.1–0.3 far from it; solving
+    // those as matting problems punches holes in the subject and keeps background specks sharp.
+    let near = box_mean(&step, w, h, reach);
+    let seed: Vec<f32> = step
+        .iter()
+        .zip(&soft)
+        .zip(&near)
+        .map(|((&st, &so), &n)| if st > 0.0 || (so && n > 1e-6) { 1.0 } else { 0.0 })
+        .collect();
     let dil = box_mean(&seed, w, h, band);
     let unknown: Vec<bool> = dil.iter().map(|&v| v > 1e-6).collect();
     let alpha0: Vec<f32> = ac
