@@ -59,7 +59,7 @@ const SURE_HI: f32 = 0.95;
 const BAND_COARSE_PX: f32 = 0.5;
 /// Soft coarse values further than this (in coarse pixels) from the 0.5 outline are decided by
 /// threshold, not solved: the model's soft edge is rarely wider.
-const EDGE_REACH_COARSE_PX: f32 = 3.0;
+const EDGE_REACH_COARSE_PX: f32 = 10.0;
 /// Band half-width floor in working pixels.
 const BAND_MIN: usize = 2;
 /// Matting Laplacian regulariser (sRGB units; Levin et al. use 1e-7 on [0,1] images).
