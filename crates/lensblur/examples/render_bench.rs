@@ -5,7 +5,7 @@
 //! cargo run --release -p lensblur --example render_bench -- look IN.jpg OUT.png STRENGTH \
 //!     [MATTE] [HIGHLIGHTS] [CROP]
 //! ```
-//! `MATTE`: `none` (all background), `ellipse` (centred, soft edge), `trimap:PATH` (Oxford-IIIT pets:
+//! `LOOK_K=n` forces the working factor. `MATTE`: `none` (all background), `ellipse` (centred, soft edge), `trimap:PATH` (Oxford-IIIT pets:
 //! 1 = subject, 2 = background, 3 = border → 0.5) or `alpha:PATH` (grey alpha PNG). `CROP`: `x,y,w,h`.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,9 @@ use lensblur::bokeh::disc_blur;
 use lensblur::buffer::{Plane, RgbPlanes};
 use lensblur::coc::blur_radius_px;
 use lensblur::color::{planes_to_linear, planes_to_srgb};
-use lensblur::composite::{render_linear, working_factor, RenderParams};
+use lensblur::composite::{
+    render_linear, render_linear_with_factor, working_factor, RenderParams,
+};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -74,7 +76,7 @@ fn bench() -> AnyResult<()> {
         .collect::<Result<_, _>>()?;
     for strength in [5.0f32, 15.0, 30.0, 50.0, 80.0, 100.0] {
         let radius = blur_radius_px(strength, w, h);
-        let k = working_factor(radius);
+        let k = working_factor(radius, w, h);
         let params = RenderParams {
             radius,
             highlights: 0.5,
@@ -188,8 +190,13 @@ fn look(args: &[String]) -> AnyResult<()> {
     let alpha = load_matte(rest.first().map_or("ellipse", String::as_str), w, h)?;
     let highlights: f32 = rest.get(1).map_or(Ok(0.5), |s| s.parse())?;
     let radius = blur_radius_px(strength.parse()?, w, h);
+    // LOOK_K forces the working factor (to compare the reduced-resolution path by eye).
+    let k = match std::env::var("LOOK_K") {
+        Ok(v) => v.parse()?,
+        Err(_) => working_factor(radius, w, h),
+    };
     let t = Instant::now();
-    let out = render_linear(
+    let out = render_linear_with_factor(
         &lin,
         &lin,
         &alpha,
@@ -197,10 +204,10 @@ fn look(args: &[String]) -> AnyResult<()> {
             radius,
             highlights,
         },
+        k,
     );
     eprintln!(
-        "{w}x{h}: radius {radius:.1} px (k = {}), {:.0} ms",
-        working_factor(radius),
+        "{w}x{h}: radius {radius:.1} px (k = {k}), {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
     let srgb = planes_to_srgb(&out);
