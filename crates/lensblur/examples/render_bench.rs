@@ -14,9 +14,7 @@ use lensblur::bokeh::disc_blur;
 use lensblur::buffer::{Plane, RgbPlanes};
 use lensblur::coc::blur_radius_px;
 use lensblur::color::{planes_to_linear, planes_to_srgb};
-use lensblur::composite::{
-    render_linear, render_linear_with_factor, working_factor, RenderParams,
-};
+use lensblur::composite::{render_linear, render_linear_with_factor, working_factor, RenderParams};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -161,23 +159,31 @@ fn load_matte(spec: &str, w: usize, h: usize) -> AnyResult<Plane> {
         }
         return Ok(a);
     }
-    let (kind, path) = spec.split_once(':').ok_or("matte: none|ellipse|trimap:P|alpha:P")?;
-    let m = image::open(path)?.to_luma8();
+    let (kind, path) = spec
+        .split_once(':')
+        .ok_or("matte: none|ellipse|trimap:P|alpha:P")?;
+    let m = image::open(path)?;
     if (m.width() as usize, m.height() as usize) != (w, h) {
         return Err(format!("matte is {}x{}, image {w}x{h}", m.width(), m.height()).into());
     }
-    let data = m
-        .as_raw()
-        .iter()
-        .map(|&v| match kind {
-            "trimap" => match v {
-                1 => 1.0,
-                3 => 0.5,
+    let data = if kind == "trimap" {
+        // Oxford-IIIT pet trimaps are paletted 1/2/3 with the VOC palette: index 1 (128,0,0) =
+        // subject, 2 (0,128,0) = background, 3 (128,128,0) = border.
+        m.to_rgb8()
+            .pixels()
+            .map(|p| match (p[0] > 0, p[1] > 0) {
+                (true, false) => 1.0,
+                (true, true) => 0.5,
                 _ => 0.0,
-            },
-            _ => v as f32 / 255.0,
-        })
-        .collect();
+            })
+            .collect()
+    } else {
+        m.to_luma8()
+            .as_raw()
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect()
+    };
     Ok(Plane::from_vec(w, h, data))
 }
 
@@ -196,16 +202,8 @@ fn look(args: &[String]) -> AnyResult<()> {
         Err(_) => working_factor(radius, w, h),
     };
     let t = Instant::now();
-    let out = render_linear_with_factor(
-        &lin,
-        &lin,
-        &alpha,
-        &RenderParams {
-            radius,
-            highlights,
-        },
-        k,
-    );
+    let out =
+        render_linear_with_factor(&lin, &lin, &alpha, &RenderParams { radius, highlights }, k);
     eprintln!(
         "{w}x{h}: radius {radius:.1} px (k = {k}), {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3

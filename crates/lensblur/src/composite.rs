@@ -74,12 +74,13 @@ pub fn working_factor(radius: f32, width: usize, height: usize) -> usize {
 }
 
 /// `α′`: the matte with both ends snapped, continuously (see the module docs). Written with
-/// min/max and a select so the composite loop vectorises; NaN maps to 0 (`max` drops NaN).
+/// clamps and selects so the composite loop vectorises; NaN maps to 0.
 #[inline]
 fn snap_alpha(a: f32) -> f32 {
-    let low = ((a - 0.02) * (0.1 / 0.08)).max(0.0).min(0.1);
-    let mid = a.max(0.1).min(0.9) - 0.1;
-    let high = ((a - 0.9) * (0.1 / 0.08)).max(0.0).min(0.1);
+    let a = if a.is_nan() { 0.0 } else { a };
+    let low = ((a - 0.02) * (0.1 / 0.08)).clamp(0.0, 0.1);
+    let mid = a.clamp(0.1, 0.9) - 0.1;
+    let high = ((a - 0.9) * (0.1 / 0.08)).clamp(0.0, 0.1);
     // Exactly 1 from 0.98 up (the sum of the three f32 pieces could round to 1 − ε).
     if a >= 0.98 {
         1.0
@@ -197,10 +198,7 @@ pub fn render_linear_with_factor(
 ) -> RgbPlanes {
     let (w, h) = (image.width, image.height);
     assert!(
-        foreground.width == w
-            && foreground.height == h
-            && alpha.width == w
-            && alpha.height == h,
+        foreground.width == w && foreground.height == h && alpha.width == w && alpha.height == h,
         "render_linear: image, foreground and alpha sizes differ"
     );
     let radius = if params.radius.is_finite() {
@@ -298,7 +296,7 @@ fn build_plate(
                                 (1.0, ir[x], ig[x], ib[x]) // plain background, the common case
                             } else {
                                 let wx = plate_weight(a);
-                                if !(wx > 0.0) {
+                                if wx.is_nan() || wx <= 0.0 {
                                     continue;
                                 }
                                 // Background colour from the compositing equation (a < 0.5).
@@ -511,7 +509,7 @@ fn upsample2_taps(n: usize, parent: usize) -> Vec<(usize, usize, f32)> {
 #[inline]
 fn bilinear_tap(u: f32, n: usize) -> (usize, usize, f32) {
     let last = n.saturating_sub(1);
-    if !(u > 0.0) {
+    if u.is_nan() || u <= 0.0 {
         return (0, 0, 0.0);
     }
     let i = u.floor() as usize;

@@ -4,9 +4,7 @@
 use lensblur::bokeh::{disc_blur, reference_disc_blur, DiscKernel};
 use lensblur::buffer::{Plane, RgbPlanes};
 use lensblur::coc::{blur_radius_px, max_radius_fraction};
-use lensblur::composite::{
-    render_linear, render_linear_with_factor, working_factor, RenderParams,
-};
+use lensblur::composite::{render_linear, render_linear_with_factor, working_factor, RenderParams};
 
 /// Deterministic xorshift noise in [0, 1).
 struct Rng(u64);
@@ -79,8 +77,16 @@ fn synthetic(w: usize, h: usize) -> Vec<(&'static str, RgbPlanes)> {
     let noisy = from_fn(w, h, |x, y| noise[y * w + x]);
     let mix = from_fn(w, h, |x, y| {
         let n = noise[y * w + x];
-        let e = if (x / 17 + y / 13) % 2 == 0 { 0.6 } else { 0.15 };
-        let p = if x % 31 == 3 && y % 29 == 11 { 1.0 } else { 0.0 };
+        let e = if (x / 17 + y / 13) % 2 == 0 {
+            0.6
+        } else {
+            0.15
+        };
+        let p = if x % 31 == 3 && y % 29 == 11 {
+            1.0
+        } else {
+            0.0
+        };
         [
             (0.5 * e + 0.3 * n[0] + p).min(1.0),
             (0.4 * e + 0.2 * n[1] + p).min(1.0),
@@ -199,7 +205,10 @@ fn point_blurs_into_flat_disc_with_sharp_rim() {
     let out = disc_blur(&img, r);
     let centre = out.c[0][40 * w + 40];
     let area = std::f32::consts::PI * r * r;
-    println!("point → disc r={r}: centre {centre:.6}, 1/(πr²) {:.6}", 1.0 / area);
+    println!(
+        "point → disc r={r}: centre {centre:.6}, 1/(πr²) {:.6}",
+        1.0 / area
+    );
     // Horizontal, vertical and diagonal profiles.
     let mut profile = String::new();
     for d in 0..=23 {
@@ -207,7 +216,10 @@ fn point_blurs_into_flat_disc_with_sharp_rim() {
         let vt = out.c[0][(40 + d) * w + 40] / centre;
         profile.push_str(&format!(" {d}:{hz:.2}/{vt:.2}"));
         if (d as f32) <= r - 1.0 {
-            assert!((hz - 1.0).abs() < 0.01 && (vt - 1.0).abs() < 0.01, "not flat at {d}");
+            assert!(
+                (hz - 1.0).abs() < 0.01 && (vt - 1.0).abs() < 0.01,
+                "not flat at {d}"
+            );
         }
         if (d as f32) >= r + 1.0 {
             assert!(hz < 1e-6 && vt < 1e-6, "not zero outside at {d}");
@@ -342,7 +354,11 @@ fn halo_scene(w: usize, h: usize, cx: f32, cy: f32, rs: f32) -> (RgbPlanes, RgbP
             let a = ((rs - d) / 3.0 + 0.5).clamp(0.0, 1.0);
             let t = rng_val(x, y);
             let stripes = if (x / 6 + y / 9) % 2 == 0 { 1.0 } else { 0.4 };
-            let bgc = [0.03, 0.35 * stripes + 0.2 * t, 0.5 - 0.2 * stripes + 0.1 * t];
+            let bgc = [
+                0.03,
+                0.35 * stripes + 0.2 * t,
+                0.5 - 0.2 * stripes + 0.1 * t,
+            ];
             let fgc = [0.9, 0.05, 0.04];
             let i = y * w + x;
             alpha.data[i] = a;
@@ -453,7 +469,10 @@ fn strength_mapping_is_monotone_resolution_independent_and_calibrated() {
     for s in [1.0f32, 15.0, 30.0, 60.0, 100.0] {
         let f2 = blur_radius_px(s, 1732, 1155) / (1732f32).hypot(1155.0);
         let f24 = blur_radius_px(s, 6000, 4000) / (6000f32).hypot(4000.0);
-        assert!((f2 - f24).abs() < 1e-6 * f2.max(1e-6) + 1e-9, "s={s}: {f2} vs {f24}");
+        assert!(
+            (f2 - f24).abs() < 1e-6 * f2.max(1e-6) + 1e-9,
+            "s={s}: {f2} vs {f24}"
+        );
     }
     // Strength 100 ≈ 85 mm f/1.2 at 2 m: CoC diameter ≈ 8.7 % of the width of a 3:2 frame.
     let d = 2.0 * blur_radius_px(100.0, 6000, 4000) / 6000.0;
@@ -526,7 +545,10 @@ fn highlights_bloom_into_brighter_discs_and_stay_in_range() {
     }
     let flat = on.c[0][5 * w + 60];
     println!("flat 0.9 area after boost+tone-map: {flat:.5}");
-    assert!((flat - 0.9).abs() < 1e-3, "flat bright area changed: {flat}");
+    assert!(
+        (flat - 0.9).abs() < 1e-3,
+        "flat bright area changed: {flat}"
+    );
     // Many clipped lights piled up by the blur: soft-clipped, never above the shoulder.
     let hot = RgbPlanes::new(64, 64, 1.0);
     let out = render_linear(
@@ -540,7 +562,7 @@ fn highlights_bloom_into_brighter_discs_and_stay_in_range() {
     );
     let max = out.c.iter().flatten().fold(0.0f32, |m, &v| m.max(v));
     println!("all-clipped image after boost+tone-map: max {max:.4}");
-    assert!(max <= 1.02 && max >= 0.99);
+    assert!((0.99..=1.02).contains(&max), "max {max}");
 }
 
 #[test]
