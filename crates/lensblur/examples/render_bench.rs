@@ -5,7 +5,7 @@
 //! cargo run --release -p lensblur --example render_bench -- look IN.jpg OUT.png STRENGTH \
 //!     [MATTE] [HIGHLIGHTS] [CROP]
 //! ```
-//! `MATTE`: `none` (all background), `ellipse` (centred, soft edge), `trimap:PATH` (Oxford-IIIT pets:
+//! `LOOK_K=n` forces the working factor. `MATTE`: `none` (all background), `ellipse` (centred, soft edge), `trimap:PATH` (Oxford-IIIT pets:
 //! 1 = subject, 2 = background, 3 = border → 0.5) or `alpha:PATH` (grey alpha PNG). `CROP`: `x,y,w,h`.
 
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use lensblur::bokeh::disc_blur;
 use lensblur::buffer::{Plane, RgbPlanes};
 use lensblur::coc::blur_radius_px;
 use lensblur::color::{planes_to_linear, planes_to_srgb};
-use lensblur::composite::{render_linear, working_factor, RenderParams};
+use lensblur::composite::{render_linear, render_linear_with_factor, working_factor, RenderParams};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -74,7 +74,7 @@ fn bench() -> AnyResult<()> {
         .collect::<Result<_, _>>()?;
     for strength in [5.0f32, 15.0, 30.0, 50.0, 80.0, 100.0] {
         let radius = blur_radius_px(strength, w, h);
-        let k = working_factor(radius);
+        let k = working_factor(radius, w, h);
         let params = RenderParams {
             radius,
             highlights: 0.5,
@@ -159,23 +159,31 @@ fn load_matte(spec: &str, w: usize, h: usize) -> AnyResult<Plane> {
         }
         return Ok(a);
     }
-    let (kind, path) = spec.split_once(':').ok_or("matte: none|ellipse|trimap:P|alpha:P")?;
-    let m = image::open(path)?.to_luma8();
+    let (kind, path) = spec
+        .split_once(':')
+        .ok_or("matte: none|ellipse|trimap:P|alpha:P")?;
+    let m = image::open(path)?;
     if (m.width() as usize, m.height() as usize) != (w, h) {
         return Err(format!("matte is {}x{}, image {w}x{h}", m.width(), m.height()).into());
     }
-    let data = m
-        .as_raw()
-        .iter()
-        .map(|&v| match kind {
-            "trimap" => match v {
-                1 => 1.0,
-                3 => 0.5,
+    let data = if kind == "trimap" {
+        // Oxford-IIIT pet trimaps are paletted 1/2/3 with the VOC palette: index 1 (128,0,0) =
+        // subject, 2 (0,128,0) = background, 3 (128,128,0) = border.
+        m.to_rgb8()
+            .pixels()
+            .map(|p| match (p[0] > 0, p[1] > 0) {
+                (true, false) => 1.0,
+                (true, true) => 0.5,
                 _ => 0.0,
-            },
-            _ => v as f32 / 255.0,
-        })
-        .collect();
+            })
+            .collect()
+    } else {
+        m.to_luma8()
+            .as_raw()
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect()
+    };
     Ok(Plane::from_vec(w, h, data))
 }
 
@@ -188,19 +196,16 @@ fn look(args: &[String]) -> AnyResult<()> {
     let alpha = load_matte(rest.first().map_or("ellipse", String::as_str), w, h)?;
     let highlights: f32 = rest.get(1).map_or(Ok(0.5), |s| s.parse())?;
     let radius = blur_radius_px(strength.parse()?, w, h);
+    // LOOK_K forces the working factor (to compare the reduced-resolution path by eye).
+    let k = match std::env::var("LOOK_K") {
+        Ok(v) => v.parse()?,
+        Err(_) => working_factor(radius, w, h),
+    };
     let t = Instant::now();
-    let out = render_linear(
-        &lin,
-        &lin,
-        &alpha,
-        &RenderParams {
-            radius,
-            highlights,
-        },
-    );
+    let out =
+        render_linear_with_factor(&lin, &lin, &alpha, &RenderParams { radius, highlights }, k);
     eprintln!(
-        "{w}x{h}: radius {radius:.1} px (k = {}), {:.0} ms",
-        working_factor(radius),
+        "{w}x{h}: radius {radius:.1} px (k = {k}), {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3
     );
     let srgb = planes_to_srgb(&out);

@@ -16,10 +16,10 @@
 //!    exact inverse of that curve is applied (with a soft shoulder above it). A flat region therefore
 //!    comes back unchanged, while light spread thin by the blur keeps its boosted energy — no hard clip.
 //! 3. **Bokeh** ([`crate::bokeh::disc_blur`]) at a reduced resolution: the working grid is the image
-//!    downscaled by an integer factor `k` chosen so the working radius is ≥ [`MIN_WORKING_RADIUS`];
-//!    cost is then O(r·N/k³) instead of O(r·N). The result is upsampled bilinearly; a disc blur of
-//!    ≥ 8 px is smooth enough that no blockiness survives (tested against the full-resolution
-//!    reference).
+//!    downscaled by an integer factor `k` ([`working_factor`]: blur cost O(r·N/k³) kept within a
+//!    budget, working radius ≥ [`MIN_WORKING_RADIUS`]). The result is upsampled bilinearly; the
+//!    blurred plate is smooth enough that no blockiness survives (tested against the
+//!    full-resolution reference).
 //! 4. **Composite** `out = α′·F + (1 − α′)·bokeh`, fused with the upsampling. `α′` is α with its ends
 //!    snapped: `[0.9, 0.98] → [0.9, 1]` and `[0.02, 0.1] → [0, 0.1]`, linear in between and identity
 //!    elsewhere — continuous, so no visible steps, while α ≥ 0.98 gives exactly `F` (the subject is
@@ -39,9 +39,16 @@ pub struct RenderParams {
     pub highlights: f32,
 }
 
-/// Smallest disc radius, in working pixels, the reduced-resolution path may use. Below ~8 px the
-/// disc's 1 px anti-aliased rim becomes a visibly soft `k` px rim after upsampling.
-pub const MIN_WORKING_RADIUS: f32 = 8.0;
+/// Smallest disc radius, in working pixels, the reduced-resolution path may use. Only small blurs
+/// (r < ~15 px on 12 MP) get this close to it, where the disc's shape is barely visible anyway; the
+/// full-resolution path (k = 1) is several times slower (it is bound by allocating and touching
+/// full-resolution planes), so it is kept for r < 2·this.
+pub const MIN_WORKING_RADIUS: f32 = 2.0;
+
+/// Blur cost budget, in working pixels × working radius (the span gather is O(N·r)): ≈ 50–80 ms of
+/// one core for the three channels. Larger images or radii get a larger `k`, smaller ones a finer
+/// grid. The reduced path widens a disc's rim to ≈ 1.5·k px, so this trades time for crisp balls.
+const WORK_BUDGET: f64 = 1.2e7;
 
 /// Highlight gain at full boost: a clipped pixel becomes `1 + MAX_GAIN` times brighter.
 const MAX_GAIN: f32 = 12.0;
@@ -50,29 +57,35 @@ const HIGHLIGHT_THRESHOLD: f32 = 0.8;
 /// Matte value from which a pixel counts as fully subject for the plate.
 const PLATE_ALPHA_CUT: f32 = 0.5;
 
-/// Integer downscale factor used for a blur of `radius` full-resolution pixels.
+/// Integer downscale factor for a blur of `radius` full-resolution pixels on a `width × height`
+/// image: the smallest `k` whose blur cost `N·r / k³` fits [`WORK_BUDGET`], but never so large that
+/// the working radius drops below [`MIN_WORKING_RADIUS`]. On 12 MP: strength 15 → k = 3 (working
+/// radius 5.2), 30 → 4 (8.9), 50 → 5 (13.6), 80 → 6 (21.8), 100 → 6 (30.3) — big discs, where the
+/// rim is most visible, also get the most working pixels across.
 #[doc(hidden)]
-pub fn working_factor(radius: f32) -> usize {
+pub fn working_factor(radius: f32, width: usize, height: usize) -> usize {
     if !(radius.is_finite() && radius >= 2.0 * MIN_WORKING_RADIUS) {
-        1
-    } else {
-        (radius / MIN_WORKING_RADIUS).floor().max(1.0) as usize
+        return 1;
     }
+    let n = (width * height) as f64;
+    let k_cost = (n * radius as f64 / WORK_BUDGET).cbrt().ceil().max(1.0) as usize;
+    let k_max = (radius / MIN_WORKING_RADIUS).floor().max(1.0) as usize;
+    k_cost.min(k_max)
 }
 
-/// `α′`: the matte with both ends snapped, continuously (see the module docs).
+/// `α′`: the matte with both ends snapped, continuously (see the module docs). Written with
+/// clamps and selects so the composite loop vectorises; NaN maps to 0.
 #[inline]
 fn snap_alpha(a: f32) -> f32 {
-    if !(a > 0.02) {
-        0.0 // also NaN
-    } else if a < 0.1 {
-        (a - 0.02) * (0.1 / 0.08)
-    } else if a <= 0.9 {
-        a
-    } else if a < 0.98 {
-        0.9 + (a - 0.9) * (0.1 / 0.08)
-    } else {
+    let a = if a.is_nan() { 0.0 } else { a };
+    let low = ((a - 0.02) * (0.1 / 0.08)).clamp(0.0, 0.1);
+    let mid = a.clamp(0.1, 0.9) - 0.1;
+    let high = ((a - 0.9) * (0.1 / 0.08)).clamp(0.0, 0.1);
+    // Exactly 1 from 0.98 up (the sum of the three f32 pieces could round to 1 − ε).
+    if a >= 0.98 {
         1.0
+    } else {
+        low + mid + high
     }
 }
 
@@ -169,6 +182,20 @@ pub fn render_linear(
     alpha: &Plane,
     params: &RenderParams,
 ) -> RgbPlanes {
+    let k = working_factor(params.radius, image.width, image.height);
+    render_linear_with_factor(image, foreground, alpha, params, k)
+}
+
+/// [`render_linear`] with an explicit working factor `k` (tests compare every `k` against the
+/// full-resolution reference).
+#[doc(hidden)]
+pub fn render_linear_with_factor(
+    image: &RgbPlanes,
+    foreground: &RgbPlanes,
+    alpha: &Plane,
+    params: &RenderParams,
+    k: usize,
+) -> RgbPlanes {
     let (w, h) = (image.width, image.height);
     assert!(
         foreground.width == w && foreground.height == h && alpha.width == w && alpha.height == h,
@@ -183,8 +210,8 @@ pub fn render_linear(
         // A sub-pixel disc is the identity: composite the photo itself.
         return composite_full(image, foreground, alpha);
     }
+    let k = k.clamp(1, w.max(h));
     let hl = Highlights::new(params.highlights);
-    let k = working_factor(radius);
     let plate = build_plate(image, foreground, alpha, k, &hl);
     let mut bokeh = disc_blur(&plate, radius / k as f32);
     if hl.enabled() {
@@ -204,8 +231,7 @@ fn composite_full(b: &RgbPlanes, f: &RgbPlanes, alpha: &Plane) -> RgbPlanes {
             .zip(alpha.data.par_chunks(16 * 1024))
             .for_each(|(((o, b), f), a)| {
                 for (((o, &b), &f), &a) in o.iter_mut().zip(b).zip(f).zip(a) {
-                    let a = snap_alpha(a);
-                    *o = if a >= 1.0 { f } else { a * f + (1.0 - a) * b };
+                    *o = f + (1.0 - snap_alpha(a)) * (b - f);
                 }
             });
     }
@@ -230,6 +256,7 @@ fn build_plate(
     let (w, h) = (image.width, image.height);
     let (ww, wh) = (w.div_ceil(k), h.div_ceil(k));
     let n = ww * wh;
+    let boost = hl.enabled();
     // Premultiplied colour sums and weight sums per working pixel: [r, g, b, w] planes.
     let mut sums = [
         vec![0.0f32; n],
@@ -265,23 +292,25 @@ fn build_plate(
                         let (mut r, mut g, mut b, mut wt) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
                         for x in xs {
                             let a = ar[x];
-                            let wx = plate_weight(a);
-                            if !(wx > 0.0) {
-                                continue;
-                            }
-                            // Background colour from the compositing equation (a < 0.5 here).
-                            let (mut br, mut bg, mut bb) = if a > 0.0 {
+                            let (wx, mut br, mut bg, mut bb) = if a <= 0.0 {
+                                (1.0, ir[x], ig[x], ib[x]) // plain background, the common case
+                            } else {
+                                let wx = plate_weight(a);
+                                if wx.is_nan() || wx <= 0.0 {
+                                    continue;
+                                }
+                                // Background colour from the compositing equation (a < 0.5).
                                 let inv = 1.0 / (1.0 - a);
                                 (
+                                    wx,
                                     ((ir[x] - a * fr[x]) * inv).max(0.0),
                                     ((ig[x] - a * fgr[x]) * inv).max(0.0),
                                     ((ib[x] - a * fb[x]) * inv).max(0.0),
                                 )
-                            } else {
-                                (ir[x], ig[x], ib[x])
                             };
-                            if hl.enabled() {
-                                let gn = hl.gain(br.max(bg).max(bb));
+                            let m = br.max(bg).max(bb);
+                            if boost && m > HIGHLIGHT_THRESHOLD {
+                                let gn = hl.gain(m);
                                 br *= gn;
                                 bg *= gn;
                                 bb *= gn;
@@ -316,7 +345,10 @@ fn build_plate(
         wt: pw,
         c: [pr, pg, pb],
     };
-    erode_weight(&mut level);
+    if k >= 2 {
+        // At full resolution a 1 px margin is meaningless; at k ≥ 2 it is k pixels.
+        erode_weight(&mut level);
+    }
     let c = pull_push(level);
     RgbPlanes {
         width: ww,
@@ -334,22 +366,27 @@ struct Level {
 }
 
 /// Replaces the weight by its 3×3 minimum (colour rescaled to stay premultiplied): pixels next to
-/// the subject are refilled from further out, a margin for slightly tight mattes.
+/// the subject are refilled from further out, a margin for slightly tight mattes. Separable.
 fn erode_weight(l: &mut Level) {
     let (w, h) = (l.w, l.h);
     let src = &l.wt;
-    let mut ero = vec![0.0f32; w * h];
-    ero.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let ys = y.saturating_sub(1)..(y + 2).min(h);
-        for (x, o) in out.iter_mut().enumerate() {
-            let xs = x.saturating_sub(1)..(x + 2).min(w);
-            let mut m = f32::INFINITY;
-            for yy in ys.clone() {
-                for &v in &src[yy * w + xs.start..yy * w + xs.end] {
-                    m = m.min(v);
-                }
+    let mut rows = vec![0.0f32; w * h];
+    rows.par_chunks_mut(w)
+        .zip(src.par_chunks(w))
+        .for_each(|(o, s)| {
+            for (x, o) in o.iter_mut().enumerate() {
+                let lo = x.saturating_sub(1);
+                let hi = (x + 2).min(w);
+                *o = s[lo..hi].iter().fold(f32::INFINITY, |m, &v| m.min(v));
             }
-            *o = m;
+        });
+    let mut ero = vec![0.0f32; w * h];
+    ero.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
+        let r0 = &rows[y.saturating_sub(1) * w..][..w];
+        let r1 = &rows[y * w..][..w];
+        let r2 = &rows[(y + 1).min(h - 1) * w..][..w];
+        for (((o, &a), &b), &c) in o.iter_mut().zip(r0).zip(r1).zip(r2) {
+            *o = a.min(b).min(c);
         }
     });
     for c in l.c.iter_mut() {
@@ -441,11 +478,15 @@ fn pull_push(base: Level) -> [Vec<f32>; 3] {
                 let r1 = &parent[y1 * pw..(y1 + 1) * pw];
                 let base = y * l.w;
                 for (x, o) in o.iter_mut().enumerate() {
+                    let i = base + x;
+                    if l.wt[i] >= 1.0 {
+                        *o = own[i]; // fully known: premultiplied = colour
+                        continue;
+                    }
                     let (x0, x1, fx) = tx[x];
                     let top = r0[x0] + fx * (r0[x1] - r0[x0]);
                     let bot = r1[x0] + fx * (r1[x1] - r1[x0]);
                     let up = top + fy * (bot - top);
-                    let i = base + x;
                     *o = own[i] + (1.0 - l.wt[i]) * up;
                 }
             });
@@ -468,7 +509,7 @@ fn upsample2_taps(n: usize, parent: usize) -> Vec<(usize, usize, f32)> {
 #[inline]
 fn bilinear_tap(u: f32, n: usize) -> (usize, usize, f32) {
     let last = n.saturating_sub(1);
-    if !(u > 0.0) {
+    if u.is_nan() || u <= 0.0 {
         return (0, 0, 0.0);
     }
     let i = u.floor() as usize;
@@ -536,8 +577,9 @@ fn composite_upsampled(fg: &RgbPlanes, alpha: &Plane, bokeh: &RgbPlanes, k: usiz
         .zip(ob.par_chunks_mut(w))
         .enumerate()
         .for_each_init(
-            || vec![0.0f32; 3 * bw],
-            |tmp, (y, ((or, og), ob))| {
+            || (vec![0.0f32; 3 * bw], vec![0.0f32; 3 * w]),
+            |bufs, (y, ((or, og), ob))| {
+                let tmp = &mut bufs.0;
                 let (y0, y1, fy) = ty[y];
                 // Vertical interpolation of the two working rows, once per output row.
                 for ch in 0..3 {
@@ -548,27 +590,23 @@ fn composite_upsampled(fg: &RgbPlanes, alpha: &Plane, bokeh: &RgbPlanes, k: usiz
                         *t = a + fy * (b - a);
                     }
                 }
-                let (t0, rest) = tmp.split_at(bw);
-                let (t1, t2) = rest.split_at(bw);
+                let up = &mut bufs.1;
+                // Horizontal interpolation to full width.
+                for ch in 0..3 {
+                    let t = &tmp[ch * bw..(ch + 1) * bw];
+                    for (u, &(x0, x1, fx)) in up[ch * w..(ch + 1) * w].iter_mut().zip(&tx) {
+                        *u = t[x0] + fx * (t[x1] - t[x0]);
+                    }
+                }
                 let row = y * w..(y + 1) * w;
                 let ar = &alpha.data[row.clone()];
-                let (fr, fgr, fb) = (&fg.c[0][row.clone()], &fg.c[1][row.clone()], &fg.c[2][row]);
-                for x in 0..w {
-                    let a = snap_alpha(ar[x]);
-                    if a >= 1.0 {
-                        or[x] = fr[x];
-                        og[x] = fgr[x];
-                        ob[x] = fb[x];
-                        continue;
+                for (ch, out) in [or, og, ob].into_iter().enumerate() {
+                    let f = &fg.c[ch][row.clone()];
+                    let u = &up[ch * w..(ch + 1) * w];
+                    // `f + (1 − α′)(bokeh − f)` is exactly `f` where α′ = 1.
+                    for (((o, &f), &u), &a) in out.iter_mut().zip(f).zip(u).zip(ar) {
+                        *o = f + (1.0 - snap_alpha(a)) * (u - f);
                     }
-                    let (x0, x1, fx) = tx[x];
-                    let br = t0[x0] + fx * (t0[x1] - t0[x0]);
-                    let bg = t1[x0] + fx * (t1[x1] - t1[x0]);
-                    let bb = t2[x0] + fx * (t2[x1] - t2[x0]);
-                    let ia = 1.0 - a;
-                    or[x] = a * fr[x] + ia * br;
-                    og[x] = a * fgr[x] + ia * bg;
-                    ob[x] = a * fb[x] + ia * bb;
                 }
             },
         );
