@@ -561,6 +561,36 @@ fn jpeg_round_trip_within_tolerance() {
 }
 
 #[test]
+fn jpeg_chroma_subsampling_averages_blocks() {
+    // Alternating red / blue columns: 4:2:0 must average each 2x2 block's chroma (purple on
+    // average), not take the top-left pixel's (red everywhere, with the blue columns' luma).
+    let (w, h) = (64, 32);
+    let mut f = Vec::new();
+    for _ in 0..h {
+        for x in 0..w {
+            f.extend_from_slice(if x % 2 == 0 {
+                &[1.0, 0.0, 0.0]
+            } else {
+                &[0.0, 0.0, 1.0]
+            });
+        }
+    }
+    let src = RgbPlanes::from_interleaved(w, h, &f);
+    for quality in [75, 95] {
+        let o = EncodeOptions {
+            quality,
+            ..enc(Format::Jpeg)
+        };
+        let bytes = encode(&src, None, &Metadata::default(), &o).unwrap();
+        let photo = decode_bytes(&bytes, &opts()).unwrap();
+        let mean = |c: usize| photo.rgb.c[c].iter().sum::<f32>() / (w * h) as f32;
+        let (r, b) = (mean(0), mean(2));
+        assert!((r - b).abs() < 0.08, "q{quality}: mean red {r}, blue {b}");
+        assert!((0.35..0.65).contains(&r), "q{quality}: mean red {r}");
+    }
+}
+
+#[test]
 fn webp_lossless_round_trip_is_exact() {
     let (w, h) = (33, 17);
     let src = planes_u8(w, h, 11);
