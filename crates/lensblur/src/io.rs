@@ -685,7 +685,7 @@ where
                 for r in 0..rows {
                     let start = (o + (y0 + r) as isize * ay) as usize * C;
                     let src_row = &src[start..start + ow * C];
-                    let mut outs = band.each_mut().map(|p| &mut p[r * ow..(r + 1) * ow]);
+                    let outs = band.each_mut().map(|p| &mut p[r * ow..(r + 1) * ow]);
                     for (x, px) in src_row.chunks_exact(C).enumerate() {
                         for c in 0..C {
                             outs[c][x] = conv(px[c]);
@@ -1019,40 +1019,35 @@ impl YccPlanes {
         let n = rgb.len();
         let (mut y, mut cb, mut cr) = (vec![0u8; n], vec![0u8; n], vec![0u8; n]);
         let [r, g, b] = &rgb.c;
-        // Block size: 2×2 when subsampling, else 1×1 (plain per-pixel conversion). One task per
-        // row (pair), so every block lies within one task.
-        let bs = if subsample { 2 } else { 1 };
-        y.par_chunks_mut(bs * w)
-            .zip(cb.par_chunks_mut(bs * w))
-            .zip(cr.par_chunks_mut(bs * w))
-            .enumerate()
-            .for_each(|(band, ((yo, cbo), cro))| {
-                let base = band * bs * w;
-                let rows = yo.len() / w;
-                for bx in (0..w).step_by(bs) {
-                    let cols = (w - bx).min(bs);
-                    let (mut cb_sum, mut cr_sum) = (0.0f32, 0.0f32);
-                    for dy in 0..rows {
-                        for dx in 0..cols {
-                            let i = dy * w + bx + dx;
-                            let (rv, gv, bv) = (
-                                r[base + i].clamp(0.0, 1.0) * 255.0,
-                                g[base + i].clamp(0.0, 1.0) * 255.0,
-                                b[base + i].clamp(0.0, 1.0) * 255.0,
-                            );
-                            // JFIF (BT.601 full range). NaN passes clamp; `as u8` maps it to 0.
-                            yo[i] = (0.299 * rv + 0.587 * gv + 0.114 * bv + 0.5) as u8;
-                            cb_sum += -0.168_736 * rv - 0.331_264 * gv + 0.5 * bv;
-                            cr_sum += 0.5 * rv - 0.418_688 * gv - 0.081_312 * bv;
-                        }
+        // One task per row pair, so every 2×2 block lies within one task.
+        let band = 2 * w;
+        y.par_chunks_mut(band)
+            .zip(cb.par_chunks_mut(band))
+            .zip(cr.par_chunks_mut(band))
+            .zip(
+                r.par_chunks(band)
+                    .zip(g.par_chunks(band))
+                    .zip(b.par_chunks(band)),
+            )
+            .for_each(|(((yo, cbo), cro), ((r, g), b))| {
+                for row in 0..yo.len() / w {
+                    let s = row * w..(row + 1) * w;
+                    let (yo, r, g, b) = (&mut yo[s.clone()], &r[s.clone()], &g[s.clone()], &b[s]);
+                    for (((yo, &r), &g), &b) in yo.iter_mut().zip(r).zip(g).zip(b) {
+                        *yo = (luma(r, g, b) + 0.5) as u8;
                     }
-                    let k = 1.0 / (rows * cols) as f32;
-                    let cbv = (cb_sum * k + 128.5).clamp(0.0, 255.0) as u8;
-                    let crv = (cr_sum * k + 128.5).clamp(0.0, 255.0) as u8;
-                    for dy in 0..rows {
-                        let i = dy * w + bx;
-                        cbo[i..i + cols].fill(cbv);
-                        cro[i..i + cols].fill(crv);
+                }
+                if subsample {
+                    chroma_420(w, r, g, b, cbo, cro);
+                } else {
+                    for (((cbo, cro), (&r, &g)), &b) in cbo
+                        .iter_mut()
+                        .zip(cro.iter_mut())
+                        .zip(r.iter().zip(g))
+                        .zip(b)
+                    {
+                        let (u, v) = chroma(r, g, b);
+                        (*cbo, *cro) = ((u + 128.5) as u8, (v + 128.5) as u8);
                     }
                 }
             });
@@ -1062,6 +1057,52 @@ impl YccPlanes {
             y,
             cb,
             cr,
+        }
+    }
+}
+
+/// [0, 1] → [0, 255], clamped (NaN passes through and later becomes 0 in `as u8`).
+#[inline]
+fn to_255(v: f32) -> f32 {
+    v.clamp(0.0, 1.0) * 255.0
+}
+
+/// JFIF (BT.601 full-range) luma of [0, 1] RGB, on the 0–255 scale.
+#[inline]
+fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * to_255(r) + 0.587 * to_255(g) + 0.114 * to_255(b)
+}
+
+/// JFIF Cb, Cr of [0, 1] RGB, centred on 0 (add 128 for storage).
+#[inline]
+fn chroma(r: f32, g: f32, b: f32) -> (f32, f32) {
+    let (r, g, b) = (to_255(r), to_255(g), to_255(b));
+    (
+        -0.168_736 * r - 0.331_264 * g + 0.5 * b,
+        0.5 * r - 0.418_688 * g - 0.081_312 * b,
+    )
+}
+
+/// Cb/Cr of one or two rows (`r.len()` is `w` or `2w`), each 2×2 block (or the partial block at
+/// an odd edge) holding the mean of its pixels' chroma.
+fn chroma_420(w: usize, r: &[f32], g: &[f32], b: &[f32], cbo: &mut [u8], cro: &mut [u8]) {
+    let rows = r.len() / w;
+    for bx in (0..w).step_by(2) {
+        let cols = (w - bx).min(2);
+        let (mut u, mut v) = (0.0f32, 0.0f32);
+        for dy in 0..rows {
+            for i in dy * w + bx..dy * w + bx + cols {
+                let (cu, cv) = chroma(r[i], g[i], b[i]);
+                u += cu;
+                v += cv;
+            }
+        }
+        let k = 1.0 / (rows * cols) as f32;
+        let (u, v) = ((u * k + 128.5) as u8, (v * k + 128.5) as u8);
+        for dy in 0..rows {
+            let i = dy * w + bx;
+            cbo[i..i + cols].fill(u);
+            cro[i..i + cols].fill(v);
         }
     }
 }
