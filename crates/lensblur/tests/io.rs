@@ -561,6 +561,26 @@ fn jpeg_round_trip_within_tolerance() {
 }
 
 #[test]
+fn grey_jpeg_expands_to_three_planes() {
+    let (w, h) = (40u32, 24u32);
+    let grey: Vec<u8> = (0..w * h).map(|i| ((i % w) * 6) as u8).collect();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode(&grey, w, h, image::ExtendedColorType::L8)
+        .unwrap();
+    let photo = decode_bytes(&jpeg, &opts()).unwrap();
+    assert!(photo.alpha.is_none());
+    assert_eq!(photo.rgb.c[0], photo.rgb.c[1]);
+    assert_eq!(photo.rgb.c[0], photo.rgb.c[2]);
+    let oracle = image::load_from_memory(&jpeg)
+        .unwrap()
+        .to_luma8()
+        .into_raw();
+    let ours: Vec<u8> = photo.rgb.c[0].iter().map(|&v| to_u8(v)).collect();
+    assert_eq!(ours, oracle);
+}
+
+#[test]
 fn jpeg_chroma_subsampling_averages_blocks() {
     // Alternating red / blue columns: 4:2:0 must average each 2x2 block's chroma (purple on
     // average), not take the top-left pixel's (red everywhere, with the blue columns' luma).
@@ -1107,7 +1127,7 @@ fn write_atomic_creates_refuses_and_replaces() {
     assert_eq!(std::fs::read(&p).unwrap(), b"third");
     assert_eq!(entries(dir.path()), ["out.jpg"]);
 
-    // A relative path with no directory part writes into the current directory's equivalent.
+    // A fresh file in a subdirectory, with empty contents.
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     write_atomic(&sub.join("a.png"), b"", false).unwrap();
