@@ -561,6 +561,56 @@ fn jpeg_round_trip_within_tolerance() {
 }
 
 #[test]
+fn grey_jpeg_expands_to_three_planes() {
+    let (w, h) = (40u32, 24u32);
+    let grey: Vec<u8> = (0..w * h).map(|i| ((i % w) * 6) as u8).collect();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode(&grey, w, h, image::ExtendedColorType::L8)
+        .unwrap();
+    let photo = decode_bytes(&jpeg, &opts()).unwrap();
+    assert!(photo.alpha.is_none());
+    assert_eq!(photo.rgb.c[0], photo.rgb.c[1]);
+    assert_eq!(photo.rgb.c[0], photo.rgb.c[2]);
+    let oracle = image::load_from_memory(&jpeg)
+        .unwrap()
+        .to_luma8()
+        .into_raw();
+    let ours: Vec<u8> = photo.rgb.c[0].iter().map(|&v| to_u8(v)).collect();
+    assert_eq!(ours, oracle);
+}
+
+#[test]
+fn jpeg_chroma_subsampling_averages_blocks() {
+    // Alternating red / blue columns: 4:2:0 must average each 2x2 block's chroma (purple on
+    // average), not take the top-left pixel's (red everywhere, with the blue columns' luma).
+    let (w, h) = (64, 32);
+    let mut f = Vec::new();
+    for _ in 0..h {
+        for x in 0..w {
+            f.extend_from_slice(if x % 2 == 0 {
+                &[1.0, 0.0, 0.0]
+            } else {
+                &[0.0, 0.0, 1.0]
+            });
+        }
+    }
+    let src = RgbPlanes::from_interleaved(w, h, &f);
+    for quality in [75, 95] {
+        let o = EncodeOptions {
+            quality,
+            ..enc(Format::Jpeg)
+        };
+        let bytes = encode(&src, None, &Metadata::default(), &o).unwrap();
+        let photo = decode_bytes(&bytes, &opts()).unwrap();
+        let mean = |c: usize| photo.rgb.c[c].iter().sum::<f32>() / (w * h) as f32;
+        let (r, b) = (mean(0), mean(2));
+        assert!((r - b).abs() < 0.08, "q{quality}: mean red {r}, blue {b}");
+        assert!((0.35..0.65).contains(&r), "q{quality}: mean red {r}");
+    }
+}
+
+#[test]
 fn webp_lossless_round_trip_is_exact() {
     let (w, h) = (33, 17);
     let src = planes_u8(w, h, 11);
@@ -1077,7 +1127,7 @@ fn write_atomic_creates_refuses_and_replaces() {
     assert_eq!(std::fs::read(&p).unwrap(), b"third");
     assert_eq!(entries(dir.path()), ["out.jpg"]);
 
-    // A relative path with no directory part writes into the current directory's equivalent.
+    // A fresh file in a subdirectory, with empty contents.
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     write_atomic(&sub.join("a.png"), b"", false).unwrap();
