@@ -195,7 +195,13 @@ fn matting_from_coarse(
         .iter()
         .zip(&soft)
         .zip(&near)
-        .map(|((&st, &so), &n)| if st > 0.0 || (so && n > 1e-6) { 1.0 } else { 0.0 })
+        .map(|((&st, &so), &n)| {
+            if st > 0.0 || (so && n > 1e-6) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let dil = box_mean(&seed, w, h, band);
     let unknown: Vec<bool> = dil.iter().map(|&v| v > 1e-6).collect();
