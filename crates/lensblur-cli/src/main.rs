@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("lensblur: error: {e:#}");
+            eprintln!("lensblur: error: {}", message(&e));
             if let Some(hint) = e.downcast_ref::<Error>().and_then(hint_for) {
                 eprintln!("  hint: {hint}");
             }
@@ -73,8 +73,28 @@ fn init_logging(quiet: bool, verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// The error text: a library error already names its cause, so its chain is not repeated.
+fn message(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<Error>() {
+        Some(lib) => lib.to_string(),
+        None => format!("{e:#}"),
+    }
+}
+
+/// `input: message`, without repeating the path when the error is about the input itself.
+fn describe(input: &Path, e: &anyhow::Error) -> String {
+    let text = message(e);
+    let shown = input.display().to_string();
+    if text.starts_with(&shown) {
+        text
+    } else {
+        format!("{shown}: {text}")
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -354,8 +374,7 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
     for input in &common.inputs {
         if let Err(e) = process_one(cli, common, job, input, &mut matter) {
             failed += 1;
-            // Errors that already carry the path print as is; others get it prefixed.
-            eprintln!("lensblur: error: {}: {e:#}", input.display());
+            eprintln!("lensblur: error: {}", describe(input, &e));
             if let Some(hint) = e.downcast_ref::<Error>().and_then(hint_for) {
                 eprintln!("  hint: {hint}");
             }
@@ -408,6 +427,16 @@ fn process_one(
             reason: "the output would replace the input".into(),
         }
         .into());
+    }
+    // Fail before the expensive work when the output directory is missing.
+    if let Some(dir) = out_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Error::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+            )
+            .into());
+        }
     }
     if out_path.exists() && !common.overwrite {
         return Err(Error::WouldOverwrite {

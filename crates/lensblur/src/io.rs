@@ -1255,7 +1255,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         .prefix(".lensblur-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+        // tempfile appends "at path <temp name>"; the directory is what the user needs to see.
+        .map_err(|e| {
+            let e = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    std::io::Error::new(e.kind(), "directory does not exist")
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    std::io::Error::new(e.kind(), "directory is not writable")
+                }
+                _ => e,
+            };
+            Error::io(dir, e)
+        })?;
     // On any error below `tmp` is dropped, which deletes the temp file.
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
