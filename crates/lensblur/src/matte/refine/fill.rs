@@ -49,18 +49,24 @@ pub(crate) fn pull_push(chans: &[&[f32]], weight: &[f32], w: usize, h: usize) ->
     for l in (0..levels.len() - 1).rev() {
         let (lw, lh, v, m) = &levels[l];
         let (lw, lh) = (*lw, *lh);
+        // Interpolation tables: no per-pixel divisions (the push is most of the fill's time).
+        let xs = super::Axis::table(lw, 2, fw);
+        let ys = super::Axis::table(lh, 2, fh);
         let mut out: Vec<Vec<f32>> = (0..nc).map(|_| vec![0.0f32; lw * lh]).collect();
         for (c, o) in out.iter_mut().enumerate() {
             let coarse = &fill[c];
             let vc = &v[c];
             o.par_chunks_mut(lw).enumerate().for_each(|(y, row)| {
-                for (x, ov) in row.iter_mut().enumerate() {
-                    let i = y * lw + x;
-                    let bl = super::Bilinear::new(x, y, 2, fw, fh);
-                    let up = bl.sample(coarse);
+                let ay = &ys[y];
+                let r0 = &coarse[ay.i0 * fw..(ay.i0 + 1) * fw];
+                let r1 = &coarse[ay.i1 * fw..(ay.i1 + 1) * fw];
+                let mrow = &m[y * lw..(y + 1) * lw];
+                let vrow = &vc[y * lw..(y + 1) * lw];
+                for (((ov, ax), &mi), &vi) in row.iter_mut().zip(&xs).zip(mrow).zip(vrow) {
+                    let up = super::sample2(r0, r1, ax, ay);
                     // Coverage boosted so a half-covered pixel already trusts its own colour.
-                    let a = (m[i] * 4.0).min(1.0);
-                    let own = if m[i] > 1e-12 { vc[i] / m[i] } else { 0.0 };
+                    let a = (mi * 4.0).min(1.0);
+                    let own = if mi > 1e-12 { vi / mi } else { 0.0 };
                     *ov = a * own + (1.0 - a) * up;
                 }
             });
