@@ -177,15 +177,15 @@ fn matting_from_coarse(
     }
     // The subject's outline: 0.5 crossings (a binary coarse matte has no soft pixels at all).
     let mut step = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
+    step.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, st) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let v = ac[i] > 0.5;
             if (x + 1 < w && (ac[i + 1] > 0.5) != v) || (y + 1 < h && (ac[i + w] > 0.5) != v) {
-                step[i] = 1.0;
+                *st = 1.0;
             }
         }
-    }
+    });
     // Soft values only count as "unknown" near the outline. u2netp often scores the inside of an
     // object 0.6–0.9 (text on a sign, a dark pocket) and faint haze 0.1–0.3 far from it; solving
     // those as matting problems punches holes in the subject and keeps background specks sharp.
@@ -217,14 +217,17 @@ fn matting_from_coarse(
             }
         })
         .collect();
-    let (ah, conf) = sampling_prior(guide, &alpha0, &unknown, w, h);
+    // With a zero weight the data term adds exactly nothing: skip its two pull-push fills.
+    let prior = (DATA_WEIGHT_REFINE > 0.0).then(|| sampling_prior(guide, &alpha0, &unknown, w, h));
     cfm::solve_band(&cfm::BandProblem {
         guide,
         w,
         h,
         unknown: &unknown,
         alpha0: &alpha0,
-        data: Some((&ah, &conf, DATA_WEIGHT_REFINE)),
+        data: prior
+            .as_ref()
+            .map(|(ah, conf)| (&ah[..], &conf[..], DATA_WEIGHT_REFINE)),
         prior: CFM_PRIOR,
         eps: CFM_EPS,
         max_iter: 150,
