@@ -492,11 +492,18 @@ impl<'a> Work<'a> {
                 }
             }
         });
-        let edge: Vec<bool> = box_mean(&edge, ww, wh, 2 * UP_R + 1)
+        let edge_f = edge;
+        let edge: Vec<bool> = box_mean(&edge_f, ww, wh, 2 * UP_R + 1)
             .into_iter()
             .map(|v| v > 1e-6)
             .collect();
-        let c = guided::guided_coeffs(self.guide(), &alpha_w, ww, wh, UP_R, UP_EPS);
+        // Coefficients are read at the four bilinear corners of a sample whose corners touch
+        // `edge`: one working pixel further.
+        let need: Vec<bool> = box_mean(&edge_f, ww, wh, 2 * UP_R + 2)
+            .into_iter()
+            .map(|v| v > 1e-6)
+            .collect();
+        let c = guided::guided_coeffs_masked(self.guide(), &alpha_w, ww, wh, UP_R, UP_EPS, &need);
         let f = self.f;
         let img = self.img;
         let xs = Axis::table(fw, f, ww);
