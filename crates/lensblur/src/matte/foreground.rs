@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::refine::{downsample_box, pull_push, sample2, work_factor, Axis};
+use super::refine::{box_mean, downsample_box, pull_push_where, sample2, work_factor, Axis};
 use crate::buffer::{Plane, RgbPlanes};
 
 /// At or above this alpha the pixel is treated as pure foreground and returned unchanged.
@@ -56,9 +56,20 @@ pub fn estimate_foreground(image_linear: &RgbPlanes, alpha: &Plane) -> RgbPlanes
         .map(|&a| if clean(a) <= 0.02 { 1.0 } else { 0.0 })
         .collect();
     let chans: Vec<&[f32]> = img_w.iter().map(|c| c.as_slice()).collect();
+    // The priors are read only at the bilinear corners of partial pixels: within one working
+    // pixel of a block whose mean alpha is strictly between 0 and 1.
+    let mixed: Vec<f32> = a_w
+        .iter()
+        .map(|&a| if a > 0.0 && a < 1.0 { 1.0 } else { 0.0 })
+        .collect();
+    let need: Vec<bool> = box_mean(&mixed, ww, wh, 1)
+        .into_iter()
+        .map(|v| v > 1e-6)
+        .collect();
+    let need = (f > 1).then_some(&need[..]);
     let (ff, bb) = rayon::join(
-        || pull_push(&chans, &wf, ww, wh),
-        || pull_push(&chans, &wb, ww, wh),
+        || pull_push_where(&chans, &wf, ww, wh, need),
+        || pull_push_where(&chans, &wb, ww, wh, need),
     );
     let has_f = wf.iter().any(|&v| v > 0.0);
     let has_b = wb.iter().any(|&v| v > 0.0);

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::resample::resize_plane;
 
-pub(crate) use fill::pull_push;
+pub(crate) use fill::{pull_push, pull_push_where};
 pub(crate) use guided::box_mean;
 
 /// How to refine the coarse model output.

@@ -11,6 +11,18 @@ type Level = (usize, usize, Vec<Vec<f32>>, Vec<f32>);
 /// Fills `chans` (each `w × h`) from where `weight` (in [0, 1]) is high. Returns the filled
 /// channels; pixels with weight 1 keep their value.
 pub(crate) fn pull_push(chans: &[&[f32]], weight: &[f32], w: usize, h: usize) -> Vec<Vec<f32>> {
+    pull_push_where(chans, weight, w, h, None)
+}
+
+/// [`pull_push`] whose finest level is only evaluated where `need` is set (0 elsewhere): the
+/// finest push is the largest step, and callers often read the fill only near an edge.
+pub(crate) fn pull_push_where(
+    chans: &[&[f32]],
+    weight: &[f32],
+    w: usize,
+    h: usize,
+    need: Option<&[bool]>,
+) -> Vec<Vec<f32>> {
     let nc = chans.len();
     // Level 0: premultiplied values and coverage.
     let mut levels: Vec<Level> = Vec::new();
@@ -62,7 +74,19 @@ pub(crate) fn pull_push(chans: &[&[f32]], weight: &[f32], w: usize, h: usize) ->
                 let r1 = &coarse[ay.i1 * fw..(ay.i1 + 1) * fw];
                 let mrow = &m[y * lw..(y + 1) * lw];
                 let vrow = &vc[y * lw..(y + 1) * lw];
-                for (((ov, ax), &mi), &vi) in row.iter_mut().zip(&xs).zip(mrow).zip(vrow) {
+                let nrow = match need {
+                    Some(n) if l == 0 => Some(&n[y * lw..(y + 1) * lw]),
+                    _ => None,
+                };
+                if nrow.is_some_and(|n| !n.iter().any(|&v| v)) {
+                    return;
+                }
+                for (x, (((ov, ax), &mi), &vi)) in
+                    row.iter_mut().zip(&xs).zip(mrow).zip(vrow).enumerate()
+                {
+                    if nrow.is_some_and(|n| !n[x]) {
+                        continue;
+                    }
                     let up = super::sample2(r0, r1, ax, ay);
                     // Coverage boosted so a half-covered pixel already trusts its own colour.
                     let a = (mi * 4.0).min(1.0);
