@@ -267,7 +267,7 @@ fn speed() {
         coarse_matte(&backend, &src).expect("infer").map
     };
     println!("threads: {}", rayon::current_num_threads());
-    println!("MP | size | refine ms | foreground ms | total ms");
+    println!("MP | size | refine ms | foreground ms | total ms | checksums");
     for mp in [1.0f64, 3.0, 12.0] {
         let ar = src.width as f64 / src.height as f64;
         let h = ((mp * 1e6 / ar).sqrt()).round() as usize;
@@ -275,6 +275,7 @@ fn speed() {
         let img = resize_rgb(&src, w, h);
         let lin = planes_to_linear(&img);
         let mut best = (f64::MAX, f64::MAX);
+        let mut sums = (0.0f64, 0.0f64);
         for _ in 0..3 {
             let t = Instant::now();
             let a = refine(&img, &coarse_src, &RefineOptions::default());
@@ -282,14 +283,20 @@ fn speed() {
             let t = Instant::now();
             let f = estimate_foreground(&lin, &a);
             let tf = t.elapsed().as_secs_f64() * 1e3;
-            std::hint::black_box(f);
+            // Checksums: an optimisation that should not change results must leave them equal.
+            sums = (
+                a.data.iter().map(|&v| v as f64).sum(),
+                f.c.iter().flatten().map(|&v| v as f64).sum(),
+            );
             best = (best.0.min(tr), best.1.min(tf));
         }
         println!(
-            "{mp} | {w}x{h} | {:.0} | {:.0} | {:.0}",
+            "{mp} | {w}x{h} | {:.0} | {:.0} | {:.0} | Σα {:.3} ΣF {:.3}",
             best.0,
             best.1,
-            best.0 + best.1
+            best.0 + best.1,
+            sums.0,
+            sums.1
         );
     }
 }

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::resample::resize_plane;
 
-pub(crate) use fill::pull_push;
+pub(crate) use fill::{pull_push, pull_push_where};
 pub(crate) use guided::box_mean;
 
 /// How to refine the coarse model output.
@@ -101,9 +101,8 @@ pub fn refine(image: &RgbPlanes, coarse: &Plane, opts: &RefineOptions) -> Plane 
             matting_from_coarse(guide, &ac.data, work.w, work.h, band, reach)
         }
     };
-    let mut out = work.upsample(alpha_w);
-    snap(&mut out.data);
-    out
+    // `upsample` returns snapped values.
+    work.upsample(alpha_w)
 }
 
 /// Solves alpha given an explicit trimap (0 = background, 0.5 = unknown, 1 = foreground), same size
@@ -178,15 +177,15 @@ fn matting_from_coarse(
     }
     // The subject's outline: 0.5 crossings (a binary coarse matte has no soft pixels at all).
     let mut step = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
+    step.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, st) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let v = ac[i] > 0.5;
             if (x + 1 < w && (ac[i + 1] > 0.5) != v) || (y + 1 < h && (ac[i + w] > 0.5) != v) {
-                step[i] = 1.0;
+                *st = 1.0;
             }
         }
-    }
+    });
     // Soft values only count as "unknown" near the outline. u2netp often scores the inside of an
     // object 0.6–0.9 (text on a sign, a dark pocket) and faint haze 0.1–0.3 far from it; solving
     // those as matting problems punches holes in the subject and keeps background specks sharp.
@@ -218,14 +217,17 @@ fn matting_from_coarse(
             }
         })
         .collect();
-    let (ah, conf) = sampling_prior(guide, &alpha0, &unknown, w, h);
+    // With a zero weight the data term adds exactly nothing: skip its two pull-push fills.
+    let prior = (DATA_WEIGHT_REFINE > 0.0).then(|| sampling_prior(guide, &alpha0, &unknown, w, h));
     cfm::solve_band(&cfm::BandProblem {
         guide,
         w,
         h,
         unknown: &unknown,
         alpha0: &alpha0,
-        data: Some((&ah, &conf, DATA_WEIGHT_REFINE)),
+        data: prior
+            .as_ref()
+            .map(|(ah, conf)| (&ah[..], &conf[..], DATA_WEIGHT_REFINE)),
         prior: CFM_PRIOR,
         eps: CFM_EPS,
         max_iter: 150,
@@ -323,13 +325,18 @@ fn pad(mut d: Vec<f32>, n: usize) -> Vec<f32> {
 }
 
 fn snap(a: &mut [f32]) {
-    a.par_iter_mut().for_each(|v| {
-        if *v < SNAP {
-            *v = 0.0;
-        } else if *v > 1.0 - SNAP {
-            *v = 1.0;
-        }
-    });
+    a.par_iter_mut().for_each(|v| *v = snap1(*v));
+}
+
+#[inline]
+fn snap1(v: f32) -> f32 {
+    if v < SNAP {
+        0.0
+    } else if v > 1.0 - SNAP {
+        1.0
+    } else {
+        v
+    }
 }
 
 /// Integer downsampling factor giving a long side of at most [`WORK_MAX`].
@@ -360,56 +367,62 @@ pub(crate) fn downsample_box(src: &[f32], w: usize, h: usize, f: usize) -> Vec<f
     out
 }
 
-/// Bilinear sample of a working-resolution plane at full-resolution pixel centre (`x`, `y`)
-/// for a factor-`f` box downsampling (work coordinate `u = (x + ½)/f − ½`).
+/// One axis of a bilinear sample of a working-resolution plane at full-resolution pixel centre
+/// `x`, for a factor-`f` box downsampling (work coordinate `u = (x + ½)/f − ½`). Bilinear weights
+/// are separable, so full-resolution loops tabulate this once per column and row instead of
+/// paying two divisions and the clamps per pixel.
 #[derive(Clone, Copy)]
-pub(crate) struct Bilinear {
-    i00: usize,
-    i01: usize,
-    i10: usize,
-    i11: usize,
-    fx: f32,
-    fy: f32,
+pub(crate) struct Axis {
+    pub(crate) i0: usize,
+    pub(crate) i1: usize,
+    pub(crate) t: f32,
 }
 
-impl Bilinear {
+impl Axis {
+    /// Coordinate `x` of a full-resolution axis over a working axis of `n` samples.
     #[inline]
-    pub(crate) fn new(x: usize, y: usize, f: usize, ww: usize, wh: usize) -> Self {
-        let u = ((x as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (ww - 1) as f32);
-        let v = ((y as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (wh - 1) as f32);
-        let (x0, y0) = (u as usize, v as usize);
-        let (x1, y1) = ((x0 + 1).min(ww - 1), (y0 + 1).min(wh - 1));
-        Bilinear {
-            i00: y0 * ww + x0,
-            i01: y0 * ww + x1,
-            i10: y1 * ww + x0,
-            i11: y1 * ww + x1,
-            fx: u - x0 as f32,
-            fy: v - y0 as f32,
+    pub(crate) fn table_at(x: usize, f: usize, n: usize) -> Self {
+        Self::new(x, f, n)
+    }
+
+    #[inline]
+    fn new(x: usize, f: usize, n: usize) -> Self {
+        let u = ((x as f32 + 0.5) / f as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let i0 = u as usize;
+        Axis {
+            i0,
+            i1: (i0 + 1).min(n - 1),
+            t: u - i0 as f32,
         }
     }
 
-    #[inline]
-    pub(crate) fn sample(&self, p: &[f32]) -> f32 {
-        let top = p[self.i00] + (p[self.i01] - p[self.i00]) * self.fx;
-        let bot = p[self.i10] + (p[self.i11] - p[self.i10]) * self.fx;
-        top + (bot - top) * self.fy
+    /// Table for full-resolution coordinates `0..len` over a working axis of `n` samples.
+    pub(crate) fn table(len: usize, f: usize, n: usize) -> Vec<Axis> {
+        (0..len).map(|x| Axis::new(x, f, n)).collect()
     }
 
+    /// Linear interpolation along this axis in `row` (`top + (bot − top)·t` form of `Bilinear`).
     #[inline]
-    pub(crate) fn any(&self, m: &[bool]) -> bool {
-        m[self.i00] || m[self.i01] || m[self.i10] || m[self.i11]
+    pub(crate) fn lerp(&self, row: &[f32]) -> f32 {
+        row[self.i0] + (row[self.i1] - row[self.i0]) * self.t
     }
 
     #[inline]
     pub(crate) fn nearest(&self) -> usize {
-        match (self.fx >= 0.5, self.fy >= 0.5) {
-            (false, false) => self.i00,
-            (true, false) => self.i01,
-            (false, true) => self.i10,
-            (true, true) => self.i11,
+        if self.t >= 0.5 {
+            self.i1
+        } else {
+            self.i0
         }
     }
+}
+
+/// Bilinear sample from two working rows given the column and row axes.
+#[inline]
+pub(crate) fn sample2(r0: &[f32], r1: &[f32], ax: &Axis, ay: &Axis) -> f32 {
+    let top = ax.lerp(r0);
+    let bot = ax.lerp(r1);
+    top + (bot - top) * ay.t
 }
 
 /// The photo at working resolution.
@@ -479,27 +492,57 @@ impl<'a> Work<'a> {
                 }
             }
         });
-        let edge: Vec<bool> = box_mean(&edge, ww, wh, 2 * UP_R + 1)
+        let edge_f = edge;
+        let edge: Vec<bool> = box_mean(&edge_f, ww, wh, 2 * UP_R + 1)
             .into_iter()
             .map(|v| v > 1e-6)
             .collect();
-        let c = guided::guided_coeffs(self.guide(), &alpha_w, ww, wh, UP_R, UP_EPS);
+        // Coefficients are read at the four bilinear corners of a sample whose corners touch
+        // `edge`: one working pixel further.
+        let need: Vec<bool> = box_mean(&edge_f, ww, wh, 2 * UP_R + 2)
+            .into_iter()
+            .map(|v| v > 1e-6)
+            .collect();
+        let c = guided::guided_coeffs_masked(self.guide(), &alpha_w, ww, wh, UP_R, UP_EPS, &need);
         let f = self.f;
         let img = self.img;
+        let xs = Axis::table(fw, f, ww);
+        let ys = Axis::table(fh, f, wh);
+        // Working rows with any edge pixel: full-resolution rows between two edge-free working
+        // rows (most of the photo) are a plain nearest-neighbour copy.
+        let row_edge: Vec<bool> = edge.chunks(ww).map(|r| r.iter().any(|&e| e)).collect();
         let mut out = vec![0.0f32; fw * fh];
         out.par_chunks_mut(fw).enumerate().for_each(|(y, row)| {
+            let ay = ys[y];
+            let near = &alpha_w[ay.nearest() * ww..][..ww];
+            if !row_edge[ay.i0] && !row_edge[ay.i1] {
+                for (o, ax) in row.iter_mut().zip(&xs) {
+                    *o = near[ax.nearest()];
+                }
+                return;
+            }
+            let (o0, o1) = (ay.i0 * ww, ay.i1 * ww);
+            let (e0, e1) = (&edge[o0..o0 + ww], &edge[o1..o1 + ww]);
+            fn rows(p: &[f32], o0: usize, o1: usize, ww: usize) -> (&[f32], &[f32]) {
+                (&p[o0..o0 + ww], &p[o1..o1 + ww])
+            }
+            let rows = |p| rows(p, o0, o1, ww);
+            let (a0, a1, a2, b) = (rows(&c.a[0]), rows(&c.a[1]), rows(&c.a[2]), rows(&c.b));
             let off = y * fw;
-            for (x, o) in row.iter_mut().enumerate() {
-                let bl = Bilinear::new(x, y, f, ww, wh);
-                *o = if bl.any(&edge) {
-                    let i = off + x;
-                    let v = bl.sample(&c.a[0]) * img.c[0][i]
-                        + bl.sample(&c.a[1]) * img.c[1][i]
-                        + bl.sample(&c.a[2]) * img.c[2][i]
-                        + bl.sample(&c.b);
-                    v.clamp(0.0, 1.0)
+            let (ir, ig, ib) = (
+                &img.c[0][off..off + fw],
+                &img.c[1][off..off + fw],
+                &img.c[2][off..off + fw],
+            );
+            for (x, (o, ax)) in row.iter_mut().zip(&xs).enumerate() {
+                *o = if e0[ax.i0] || e0[ax.i1] || e1[ax.i0] || e1[ax.i1] {
+                    let v = sample2(a0.0, a0.1, ax, &ay) * ir[x]
+                        + sample2(a1.0, a1.1, ax, &ay) * ig[x]
+                        + sample2(a2.0, a2.1, ax, &ay) * ib[x]
+                        + sample2(b.0, b.1, ax, &ay);
+                    snap1(v.clamp(0.0, 1.0))
                 } else {
-                    alpha_w[bl.nearest()]
+                    near[ax.nearest()]
                 };
             }
         });

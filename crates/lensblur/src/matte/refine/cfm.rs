@@ -11,6 +11,8 @@ use rayon::prelude::*;
 use super::guided::mul_sym3;
 
 const NONE: u32 = u32::MAX;
+/// Elements per parallel task in the CG vector operations.
+const CG_CHUNK: usize = 4096;
 
 /// Inputs of one band solve.
 pub(crate) struct BandProblem<'a> {
@@ -186,20 +188,24 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
 
     let mut x: Vec<f32> = list.iter().map(|&p| pb.alpha0[p as usize]).collect();
     let matvec = |x: &[f32], out: &mut [f32]| {
-        out.par_iter_mut().zip(rows.par_iter()).for_each(|(o, r)| {
-            let mut s = 0.0f32;
-            for k in 0..25 {
-                let j = r.col[k];
-                if j != NONE {
-                    s += r.c[k] * x[j as usize];
+        out.par_iter_mut()
+            .zip(rows.par_iter())
+            .with_min_len(1024)
+            .for_each(|(o, r)| {
+                let mut s = 0.0f32;
+                for k in 0..25 {
+                    let j = r.col[k];
+                    if j != NONE {
+                        s += r.c[k] * x[j as usize];
+                    }
                 }
-            }
-            *o = s;
-        });
+                *o = s;
+            });
     };
     let dot = |a: &[f32], b: &[f32]| -> f64 {
         a.par_iter()
             .zip(b.par_iter())
+            .with_min_len(CG_CHUNK)
             .map(|(&x, &y)| x as f64 * y as f64)
             .sum()
     };
@@ -211,10 +217,12 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
     let mut rz = dot(&r, &z);
     let bnorm = dot(&b, &b).sqrt().max(1e-12);
     let mut ap = ax;
+    // ‖r‖² of the current residual; the update pass below computes it together with r·z.
+    let mut rr = dot(&r, &r);
     let mut it = 0;
     while it < pb.max_iter {
         it += 1;
-        if dot(&r, &r).sqrt() / bnorm < pb.tol {
+        if rr.sqrt() / bnorm < pb.tol {
             break;
         }
         matvec(&p, &mut ap);
@@ -223,21 +231,32 @@ pub(crate) fn solve_band(pb: &BandProblem<'_>) -> Vec<f32> {
             break;
         }
         let a = (rz / pap) as f32;
-        x.par_iter_mut()
-            .zip(r.par_iter_mut())
-            .zip(p.par_iter().zip(ap.par_iter()))
-            .for_each(|((x, r), (&p, &ap))| {
-                *x += a * p;
-                *r -= a * ap;
-            });
-        z.par_iter_mut()
-            .zip(r.par_iter().zip(dinv.par_iter()))
-            .for_each(|(z, (&r, &d))| *z = r * d);
-        let rz_new = dot(&r, &z);
+        // One fused pass: x, r and z updated and both dot products accumulated (the vectors are
+        // small, so separate passes cost more in scheduling and memory traffic than arithmetic).
+        let (rz_new, rr_new) = x
+            .par_chunks_mut(CG_CHUNK)
+            .zip(r.par_chunks_mut(CG_CHUNK))
+            .zip(z.par_chunks_mut(CG_CHUNK))
+            .zip(p.par_chunks(CG_CHUNK).zip(ap.par_chunks(CG_CHUNK)))
+            .zip(dinv.par_chunks(CG_CHUNK))
+            .map(|((((x, r), z), (p, ap)), d)| {
+                let (mut rz, mut rr) = (0.0f64, 0.0f64);
+                for i in 0..x.len() {
+                    x[i] += a * p[i];
+                    r[i] -= a * ap[i];
+                    z[i] = r[i] * d[i];
+                    rz += r[i] as f64 * z[i] as f64;
+                    rr += r[i] as f64 * r[i] as f64;
+                }
+                (rz, rr)
+            })
+            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        rr = rr_new;
         let beta = (rz_new / rz.max(1e-300)) as f32;
         rz = rz_new;
         p.par_iter_mut()
             .zip(z.par_iter())
+            .with_min_len(CG_CHUNK)
             .for_each(|(p, &z)| *p = z + beta * *p);
     }
     for (&p, &v) in list.iter().zip(&x) {
