@@ -1005,7 +1005,7 @@ fn encode_png(
 ///
 /// Chroma: full resolution (4:4:4) at quality ≥ 90, 4:2:0 below, as `jpeg-encoder` and most
 /// photo editors do: the point of a high quality setting is fine colour edges (hair against a
-/// coloured background); 4:2:0 saves ~30% of the encode time and ~10% of the bytes. When
+/// coloured background); 4:2:0 saves ~30% of the encode time and ~25% of the bytes. When
 /// subsampling we average each 2×2 block ourselves, because `jpeg-encoder` 0.6 takes the top-left
 /// pixel, which aliases and shifts colour edges by half a pixel.
 fn encode_jpeg(rgb: &RgbPlanes, w: u16, h: u16, quality: u8, meta: &Metadata) -> Result<Vec<u8>> {
@@ -1107,7 +1107,30 @@ fn chroma(r: f32, g: f32, b: f32) -> (f32, f32) {
 /// an odd edge) holding the mean of its pixels' chroma.
 fn chroma_420(w: usize, r: &[f32], g: &[f32], b: &[f32], cbo: &mut [u8], cro: &mut [u8]) {
     let rows = r.len() / w;
-    for bx in (0..w).step_by(2) {
+    // Fast path for full 2×2 blocks: average RGB (chroma is linear in clamped RGB), convert once.
+    let full = if rows == 2 { w / 2 } else { 0 };
+    let (r0, r1) = r.split_at(w);
+    let (g0, g1) = g.split_at(w);
+    let (b0, b1) = b.split_at(w);
+    let (cb0, cb1) = cbo.split_at_mut(w);
+    let (cr0, cr1) = cro.split_at_mut(w);
+    for bx in 0..full {
+        let i = 2 * bx;
+        let avg = |p0: &[f32], p1: &[f32]| {
+            0.25 * (p0[i].clamp(0.0, 1.0)
+                + p0[i + 1].clamp(0.0, 1.0)
+                + p1[i].clamp(0.0, 1.0)
+                + p1[i + 1].clamp(0.0, 1.0))
+        };
+        let (u, v) = chroma(avg(r0, r1), avg(g0, g1), avg(b0, b1));
+        let (u, v) = ((u + 128.5) as u8, (v + 128.5) as u8);
+        cb0[i..i + 2].fill(u);
+        cb1[i..i + 2].fill(u);
+        cr0[i..i + 2].fill(v);
+        cr1[i..i + 2].fill(v);
+    }
+    // Partial blocks: the last row of an odd height, the last column of an odd width.
+    for bx in (2 * full..w).step_by(2) {
         let cols = (w - bx).min(2);
         let (mut u, mut v) = (0.0f32, 0.0f32);
         for dy in 0..rows {
