@@ -34,9 +34,10 @@
 //!
 //! Conversions to and from planes run on rayon and avoid full-size copies where possible
 //! (orientation is applied during de-interleaving; JPEG gets YCbCr straight from the planes).
-//! 12 MP on the 2-core dev box, release build, best of several runs (`timings_12mp` in
-//! `tests/io.rs`): decode JPEG ≈ 90 ms (≈ 44 ms of it zune-jpeg; ≈ 120 ms for a detailed 3.5 MB
-//! file), encode JPEG q=92 ≈ 140 ms, PNG 8-bit ≈ 90 ms, PNG 16-bit ≈ 175 ms, WebP ≈ 150 ms.
+//! 12 MP on the 2-core dev box, release build, best of several runs while other builds shared
+//! the machine (`timings_12mp` in `tests/io.rs`): decode JPEG 90–120 ms (44 ms of it zune-jpeg;
+//! 120–150 ms for a detailed 3.5 MB file), encode JPEG q=92 130–160 ms (q=85, 4:2:0: ~105 ms),
+//! PNG 8-bit 86–110 ms, PNG 16-bit 170–240 ms, WebP 145–220 ms.
 
 use std::io::{Cursor, Write};
 use std::path::Path;
