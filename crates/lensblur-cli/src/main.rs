@@ -11,7 +11,6 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use lensblur::io::{self, DecodeOptions, EncodeOptions, Format};
 use lensblur::matte::refine::RefineMethod;
-use lensblur::matte::RtenBackend;
 use lensblur::models::{self, ModelStore, Progress};
 use lensblur::{AnalyseOptions, Error, Matter, RenderOptions};
 
@@ -262,17 +261,10 @@ fn refine_method(arg: RefineArg) -> RefineMethod {
 }
 
 /// Loads the matte model, installing it first (and saying so) when it is missing.
-fn load_matter(cli: &Cli, common: &CommonArgs) -> anyhow::Result<Matter> {
+fn load_matter(cli: &Cli, common: &CommonArgs, opts: &AnalyseOptions) -> anyhow::Result<Matter> {
     let store = ModelStore::new(common.model_dir.clone()).context("cannot open the model cache")?;
     let spec = models::find(&common.model)?;
-    if !store.is_installed(spec) {
-        if common.no_install {
-            return Err(Error::ModelNotInstalled {
-                name: spec.name.to_string(),
-                dir: store.dir.clone(),
-            }
-            .into());
-        }
+    if !store.is_installed(spec) && !common.no_install {
         if !cli.quiet {
             eprintln!(
                 "lensblur: model {} is not installed yet; installing it once into {}",
@@ -282,16 +274,7 @@ fn load_matter(cli: &Cli, common: &CommonArgs) -> anyhow::Result<Matter> {
         }
         store.install(spec, &mut BarProgress::new(cli.quiet))?;
     }
-    let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), common.threads)?;
-    Ok(Matter::new(Box::new(backend)))
-}
-
-fn format_ext(f: Format) -> &'static str {
-    match f {
-        Format::Jpeg => "jpg",
-        Format::Png => "png",
-        Format::WebP => "webp",
-    }
+    Ok(Matter::from_installed(opts)?)
 }
 
 fn format_arg(f: FormatArg) -> Format {
@@ -369,10 +352,16 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
             .build_global()
             .context("cannot set up the thread pool")?;
     }
+    let opts = AnalyseOptions {
+        model: common.model.clone(),
+        model_dir: common.model_dir.clone(),
+        threads: common.threads,
+        refine: refine_method(common.refine),
+    };
     let mut matter = None;
     let mut failed = 0usize;
     for input in &common.inputs {
-        if let Err(e) = process_one(cli, common, job, input, &mut matter) {
+        if let Err(e) = process_one(cli, common, job, input, &opts, &mut matter) {
             failed += 1;
             eprintln!("lensblur: error: {}", describe(input, &e));
             if let Some(hint) = e.downcast_ref::<Error>().and_then(hint_for) {
@@ -408,6 +397,7 @@ fn process_one(
     common: &CommonArgs,
     job: Job<'_>,
     input: &Path,
+    opts: &AnalyseOptions,
     matter: &mut Option<Matter>,
 ) -> anyhow::Result<()> {
     let mut timings: Vec<(&str, Duration)> = Vec::new();
@@ -417,7 +407,7 @@ fn process_one(
             let in_format = io::format_from_path(input);
             let fmt = choose_format(b.format, common.output.as_deref(), in_format)?
                 .unwrap_or(Format::Jpeg);
-            (output_path(common, input, "blur", format_ext(fmt))?, fmt)
+            (output_path(common, input, "blur", fmt.extension())?, fmt)
         }
         Job::Matte => (output_path(common, input, "alpha", "png")?, Format::Png),
     };
@@ -457,19 +447,13 @@ fn process_one(
 
     if matter.is_none() {
         let t = Instant::now();
-        *matter = Some(load_matter(cli, common)?);
+        *matter = Some(load_matter(cli, common, opts)?);
         timings.push(("load model", t.elapsed()));
     }
     let Some(m) = matter.as_ref() else {
         bail!("model not loaded");
     };
-    let opts = AnalyseOptions {
-        model: common.model.clone(),
-        model_dir: common.model_dir.clone(),
-        threads: common.threads,
-        refine: refine_method(common.refine),
-    };
-    let analysis = lensblur::analyse(&photo, m, &opts)?;
+    let analysis = lensblur::analyse(&photo, m, opts)?;
     timings.extend(analysis.timings.iter().cloned());
 
     let bytes = match job {

@@ -51,6 +51,29 @@ fn taps(src: usize, dst: usize) -> Taps {
     }
 }
 
+/// Box-average by an integer factor `f` (output `⌈w/f⌉ × ⌈h/f⌉`; partial blocks at the right and
+/// bottom edges are averaged over the pixels they have). Reads each input pixel once, and is an
+/// exact area average, so thin strands fade instead of aliasing.
+pub fn downsample_box(src: &[f32], w: usize, h: usize, f: usize) -> Vec<f32> {
+    let (ow, oh) = (w.div_ceil(f), h.div_ceil(f));
+    let mut out = vec![0.0f32; ow * oh];
+    out.par_chunks_mut(ow).enumerate().for_each(|(oy, orow)| {
+        let y0 = oy * f;
+        let y1 = (y0 + f).min(h);
+        for y in y0..y1 {
+            for (o, chunk) in orow.iter_mut().zip(src[y * w..(y + 1) * w].chunks(f)) {
+                *o += chunk.iter().sum::<f32>();
+            }
+        }
+        let ny = (y1 - y0) as f32;
+        for (ox, o) in orow.iter_mut().enumerate() {
+            let nx = (w.min((ox + 1) * f) - ox * f) as f32;
+            *o /= nx * ny;
+        }
+    });
+    out
+}
+
 /// Resizes a plane to `width × height` with an antialiased triangle filter.
 pub fn resize_plane(src: &Plane, width: usize, height: usize) -> Plane {
     if src.width == width && src.height == height {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::error::{Error, Result};
 use crate::models::InputSpec;
-use crate::resample::resize_plane;
+use crate::resample::{downsample_box, resize_plane};
 
 /// Runs a segmentation model on a preprocessed NCHW tensor.
 pub trait MatteBackend: Send + Sync + std::fmt::Debug {
@@ -127,7 +127,7 @@ pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
                 Plane::from_vec(
                     image.width.div_ceil(f),
                     image.height.div_ceil(f),
-                    refine::downsample_box(&image.c[ch], image.width, image.height, f),
+                    downsample_box(&image.c[ch], image.width, image.height, f),
                 )
             } else {
                 image.plane(ch)

@@ -23,6 +23,7 @@ mod guided;
 use rayon::prelude::*;
 
 use crate::buffer::{Plane, RgbPlanes};
+pub(crate) use crate::resample::downsample_box;
 use crate::resample::resize_plane;
 
 pub(crate) use fill::{pull_push, pull_push_where};
@@ -342,29 +343,6 @@ fn snap1(v: f32) -> f32 {
 /// Integer downsampling factor giving a long side of at most [`WORK_MAX`].
 pub(crate) fn work_factor(w: usize, h: usize) -> usize {
     w.max(h).div_ceil(WORK_MAX).max(1)
-}
-
-/// Box-average by an integer factor `f` (output `⌈w/f⌉ × ⌈h/f⌉`; partial blocks at the right and
-/// bottom edges are averaged over the pixels they have). Reads each input pixel once, and is an
-/// exact area average, so thin strands fade instead of aliasing.
-pub(crate) fn downsample_box(src: &[f32], w: usize, h: usize, f: usize) -> Vec<f32> {
-    let (ow, oh) = (w.div_ceil(f), h.div_ceil(f));
-    let mut out = vec![0.0f32; ow * oh];
-    out.par_chunks_mut(ow).enumerate().for_each(|(oy, orow)| {
-        let y0 = oy * f;
-        let y1 = (y0 + f).min(h);
-        for y in y0..y1 {
-            for (o, chunk) in orow.iter_mut().zip(src[y * w..(y + 1) * w].chunks(f)) {
-                *o += chunk.iter().sum::<f32>();
-            }
-        }
-        let ny = (y1 - y0) as f32;
-        for (ox, o) in orow.iter_mut().enumerate() {
-            let nx = (w.min((ox + 1) * f) - ox * f) as f32;
-            *o /= nx * ny;
-        }
-    });
-    out
 }
 
 /// One axis of a bilinear sample of a working-resolution plane at full-resolution pixel centre
