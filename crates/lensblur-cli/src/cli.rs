@@ -109,6 +109,19 @@ pub struct BlurArgs {
     /// Also write the matte to this PNG (one input only).
     #[arg(long, value_name = "PATH")]
     pub save_matte: Option<PathBuf>,
+    /// Grain in blurred areas: auto (match the photo's noise), off, or a std dev in 8-bit levels.
+    #[arg(long, default_value = "auto", value_name = "auto|off|X", value_parser = parse_grain)]
+    pub grain: lensblur::grain::Grain,
+    /// Depth map of the photo (one input only): grey image, .npy or .npz; larger = nearer unless
+    /// --depth-far-large. Blur then grows with distance from the focal plane, depth-ordered.
+    #[arg(long, value_name = "FILE")]
+    pub depth: Option<PathBuf>,
+    /// The depth map holds distances (larger = farther) instead of disparity.
+    #[arg(long, requires = "depth")]
+    pub depth_far_large: bool,
+    /// Focus point X,Y as fractions of width and height (with --depth) [default: the subject].
+    #[arg(long, value_name = "X,Y", requires = "depth", value_parser = parse_focus)]
+    pub focus: Option<(f32, f32)>,
 }
 
 /// `lensblur matte`.
@@ -167,6 +180,30 @@ fn parse_strength(s: &str) -> Result<f32, String> {
     } else {
         Err(format!("{v} is outside 1-100"))
     }
+}
+
+fn parse_grain(s: &str) -> Result<lensblur::grain::Grain, String> {
+    lensblur::grain::Grain::parse(s)
+}
+
+fn parse_focus(s: &str) -> Result<(f32, f32), String> {
+    let (x, y) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?} is not X,Y (e.g. 0.5,0.4)"))?;
+    let p = |v: &str| -> Result<f32, String> {
+        let f: f32 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{v:?} is not a number"))?;
+        if (0.0..=1.0).contains(&f) {
+            Ok(f)
+        } else {
+            Err(format!(
+                "{f} is outside 0-1 (fractions of width and height)"
+            ))
+        }
+    };
+    Ok((p(x)?, p(y)?))
 }
 
 fn parse_unit(s: &str) -> Result<f32, String> {

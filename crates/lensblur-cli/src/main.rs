@@ -343,6 +343,11 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
         if b.save_matte.is_some() && common.inputs.len() > 1 {
             bail!(UsageError("--save-matte takes one input only".into()));
         }
+        if b.depth.is_some() && common.inputs.len() > 1 {
+            bail!(UsageError(
+                "--depth takes one input only (a depth map belongs to one photo)".into()
+            ));
+        }
         // Reject a bad -o extension before any work.
         choose_format(b.format, common.output.as_deref(), Some(Format::Jpeg))?;
     }
@@ -453,8 +458,21 @@ fn process_one(
     let Some(m) = matter.as_ref() else {
         bail!("model not loaded");
     };
-    let analysis = lensblur::analyse(&photo, m, opts)?;
+    let mut analysis = lensblur::analyse(&photo, m, opts)?;
     timings.extend(analysis.timings.iter().cloned());
+    if let Job::Blur(BlurArgs {
+        depth: Some(dp), ..
+    }) = job
+    {
+        let order = match job {
+            Job::Blur(b) if b.depth_far_large => lensblur::depth::DepthOrder::FarIsLarge,
+            _ => lensblur::depth::DepthOrder::NearIsLarge,
+        };
+        let t = Instant::now();
+        let map = lensblur::depth::load(dp, order)?;
+        analysis.set_depth(&map)?;
+        timings.push(("depth", t.elapsed()));
+    }
 
     let bytes = match job {
         Job::Matte => {
@@ -498,6 +516,11 @@ fn process_one(
                     strength: b.strength,
                     highlights: b.highlights,
                     force: b.force,
+                    grain: b.grain,
+                    focus: match b.focus {
+                        Some((x, y)) => lensblur::depth::Focus::Point { x, y },
+                        None => lensblur::depth::Focus::Subject,
+                    },
                 },
             )?;
             timings.push(("render", t.elapsed()));

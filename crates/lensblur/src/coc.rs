@@ -56,3 +56,46 @@ pub fn blur_radius_px(strength: f32, width: usize, height: usize) -> f32 {
     let diag = (width as f64).hypot(height as f64);
     (fraction * diag) as f32
 }
+
+/// Signed circle-of-confusion radius per pixel from a disparity map (larger = nearer), in pixels:
+/// negative behind the focal plane, positive in front. Thin lens: the CoC is linear in the disparity
+/// difference from the focal plane, `c = K·(d − d_focus)`. The scale `K` is set so the far end of the
+/// scene (the 2nd percentile of disparity) gets the disc radius of `strength`, so strength keeps its
+/// meaning with depth: the background at "infinity" blurs as much as with a flat background. When
+/// the focus is on the farthest thing, the near end (98th percentile) gets that radius instead.
+/// Radii are capped at twice the strength's radius (very near objects would otherwise blur without
+/// bound).
+pub fn coc_map(
+    disparity: &crate::buffer::Plane,
+    focus: f32,
+    strength: f32,
+) -> crate::buffer::Plane {
+    let (w, h) = (disparity.width, disparity.height);
+    let r = blur_radius_px(strength, w, h);
+    let far = crate::depth::quantile(&disparity.data, 0.02);
+    let near = crate::depth::quantile(&disparity.data, 0.98);
+    let span = if focus - far > 1e-6 * (near - far).abs().max(1e-12) {
+        focus - far
+    } else {
+        near - focus
+    };
+    let k = if span > 0.0 && span.is_finite() {
+        r / span
+    } else {
+        0.0
+    };
+    let cap = 2.0 * r;
+    let data = disparity
+        .data
+        .iter()
+        .map(|&d| {
+            let c = k * (d - focus);
+            if c.is_finite() {
+                c.clamp(-cap, cap)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    crate::buffer::Plane::from_vec(w, h, data)
+}

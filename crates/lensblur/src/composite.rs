@@ -28,6 +28,8 @@
 use rayon::prelude::*;
 
 use crate::bokeh::disc_blur;
+
+mod layered;
 use crate::buffer::{Plane, RgbPlanes};
 
 /// Render parameters the pipeline passes down.
@@ -76,7 +78,7 @@ pub fn working_factor(radius: f32, width: usize, height: usize) -> usize {
 /// `α′`: the matte with both ends snapped, continuously (see the module docs). Written with
 /// clamps and selects so the composite loop vectorises; NaN maps to 0.
 #[inline]
-fn snap_alpha(a: f32) -> f32 {
+pub fn snap_alpha(a: f32) -> f32 {
     let a = if a.is_nan() { 0.0 } else { a };
     let low = ((a - 0.02) * (0.1 / 0.08)).clamp(0.0, 0.1);
     let mid = a.clamp(0.1, 0.9) - 0.1;
@@ -218,6 +220,39 @@ pub fn render_linear_with_factor(
         tone_map(&mut bokeh, &hl);
     }
     composite_upsampled(foreground, alpha, &bokeh, k)
+}
+
+/// Renders with a per-pixel signed circle-of-confusion map `coc` (full-resolution pixels, negative
+/// behind the focal plane, positive in front), depth-ordered: see [`layered`]. `params.radius` is
+/// not used (the map holds the radii).
+///
+/// # Panics
+/// If the inputs differ in size (a programming error; the pipeline checks user input).
+pub fn render_linear_depth(
+    image: &RgbPlanes,
+    foreground: &RgbPlanes,
+    alpha: &Plane,
+    coc: &Plane,
+    params: &RenderParams,
+) -> RgbPlanes {
+    let (w, h) = (image.width, image.height);
+    assert!(
+        foreground.width == w
+            && foreground.height == h
+            && alpha.width == w
+            && alpha.height == h
+            && coc.width == w
+            && coc.height == h,
+        "render_linear_depth: input sizes differ"
+    );
+    layered::render_layered(
+        image,
+        foreground,
+        alpha,
+        coc,
+        params.highlights,
+        &layered::disc_spans,
+    )
 }
 
 /// `α′·F + (1−α′)·B` with a full-resolution `B`.

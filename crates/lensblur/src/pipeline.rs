@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::buffer::{Plane, RgbPlanes};
-use crate::coc::blur_radius_px;
+use crate::coc::{blur_radius_px, coc_map};
 use crate::color::{planes_to_linear, planes_to_srgb_in_place};
-use crate::composite::{render_linear, RenderParams};
+use crate::composite::{render_linear, render_linear_depth, snap_alpha, RenderParams};
+use crate::depth::{self, Focus};
 use crate::error::{Error, Result};
+use crate::grain::{add_grain, estimate_noise, restore_fraction, Grain, NoiseModel};
 use crate::io::Photo;
 use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
@@ -85,8 +87,22 @@ pub struct Analysis {
     pub linear: RgbPlanes,
     /// The model's coarse output and confidence.
     pub coarse: CoarseMatte,
+    /// The photo's noise (for matched grain).
+    pub noise: NoiseModel,
+    /// Depth, when one was attached with [`Analysis::set_depth`].
+    pub depth: Option<DepthLayers>,
     /// Time spent per stage.
     pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// A depth map fitted to the photo.
+#[derive(Clone, Debug)]
+pub struct DepthLayers {
+    /// Disparity (larger = nearer), full resolution, holes filled.
+    pub disparity: Plane,
+    /// The background's disparity: under the subject and across its soft edge, filled from the
+    /// surrounding background (see [`depth::background_disparity`]).
+    pub background: Plane,
 }
 
 impl Analysis {
@@ -98,6 +114,20 @@ impl Analysis {
     /// Subject confidence in [0, 1].
     pub fn confidence(&self) -> f32 {
         self.coarse.confidence
+    }
+
+    /// Attaches a depth map (disparity-like, larger = nearer; any size with the photo's aspect
+    /// ratio; NaN = unknown, see [`depth::load`]). Renders then blur by distance from the focal
+    /// plane, depth-ordered.
+    pub fn set_depth(&mut self, disparity: &Plane) -> Result<()> {
+        let (w, h) = (self.alpha.width, self.alpha.height);
+        let fitted = depth::fit(disparity, w, h)?;
+        let background = depth::background_disparity(&fitted, &self.alpha);
+        self.depth = Some(DepthLayers {
+            disparity: fitted,
+            background,
+        });
+        Ok(())
     }
 }
 
@@ -112,6 +142,10 @@ pub struct RenderOptions {
     /// Blur even when the model found no subject (the whole frame is then background-weighted by the
     /// low-confidence matte). Without it such a photo is returned unblurred. Default: false.
     pub force: bool,
+    /// Grain added to blurred areas. Default: matched to the photo's noise.
+    pub grain: Grain,
+    /// Focal plane, used when the analysis has depth. Default: the subject.
+    pub focus: Focus,
 }
 
 impl Default for RenderOptions {
@@ -120,6 +154,8 @@ impl Default for RenderOptions {
             strength: 30.0,
             highlights: 0.5,
             force: false,
+            grain: Grain::Auto,
+            focus: Focus::Subject,
         }
     }
 }
@@ -138,6 +174,20 @@ impl RenderOptions {
                 "highlights {} is outside 0–1",
                 self.highlights
             )));
+        }
+        if let Grain::Levels(l) = self.grain {
+            if !(0.0..=50.0).contains(&l) {
+                return Err(Error::InvalidOption(format!(
+                    "grain {l} is outside 0–50 levels"
+                )));
+            }
+        }
+        if let Focus::Point { x, y } = self.focus {
+            if !((0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y)) {
+                return Err(Error::InvalidOption(format!(
+                    "focus point ({x}, {y}) is outside the photo (fractions 0–1)"
+                )));
+            }
         }
         Ok(())
     }
@@ -179,13 +229,18 @@ pub fn analyse(photo: &Photo, matter: &Matter, opts: &AnalyseOptions) -> Result<
     timings.push(("refine", t.elapsed()));
 
     let t = Instant::now();
-    let foreground = estimate_foreground(&linear, &alpha);
+    let (foreground, noise) = rayon::join(
+        || estimate_foreground(&linear, &alpha),
+        || estimate_noise(&photo.rgb),
+    );
     timings.push(("foreground", t.elapsed()));
     Ok(Analysis {
         alpha,
         foreground,
         linear,
         coarse,
+        noise,
+        depth: None,
         timings,
     })
 }
@@ -208,12 +263,31 @@ pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Resul
         radius: blur_radius_px(opts.strength, w, h),
         highlights: opts.highlights,
     };
-    let mut out = render_linear(
-        &analysis.linear,
-        &analysis.foreground,
-        &analysis.alpha,
-        &params,
-    );
-    planes_to_srgb_in_place(&mut out);
+    let alpha = &analysis.alpha;
+    let grain = opts.grain.model(&analysis.noise);
+    // Grain goes where the blur removed the photo's own noise.
+    let seed = (w as u64) << 32 | h as u64;
+    let out = match &analysis.depth {
+        None => {
+            let mut out = render_linear(&analysis.linear, &analysis.foreground, alpha, &params);
+            planes_to_srgb_in_place(&mut out);
+            let keep = restore_fraction(params.radius);
+            add_grain(&mut out, &grain, seed, |i| {
+                (1.0 - snap_alpha(alpha.data[i])) * keep
+            });
+            out
+        }
+        Some(d) => {
+            let focus = depth::focus_disparity(&d.disparity, alpha, opts.focus);
+            let coc = coc_map(&d.background, focus, opts.strength);
+            let mut out =
+                render_linear_depth(&analysis.linear, &analysis.foreground, alpha, &coc, &params);
+            planes_to_srgb_in_place(&mut out);
+            add_grain(&mut out, &grain, seed, |i| {
+                (1.0 - snap_alpha(alpha.data[i])) * restore_fraction(coc.data[i].abs())
+            });
+            out
+        }
+    };
     Ok(out)
 }
