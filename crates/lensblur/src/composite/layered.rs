@@ -29,16 +29,25 @@ use rayon::prelude::*;
 
 use super::{plate_weight, snap_alpha, working_factor, Highlights, HIGHLIGHT_THRESHOLD};
 use crate::buffer::{Plane, RgbPlanes};
-use crate::matte::refine::pull_push;
+use crate::matte::refine::{box_mean, pull_push_where, sample2, Axis};
+use crate::resample::downsample_box;
 
-/// Slice index: 0 = in focus; −j (far side) / +j (near side) for `|c| ∈ [0.5·2^(j−1), 0.5·2^j)`.
+/// Radius below which ordering between depths is invisible: one slice covers `[0.5, SMALL)`.
+const SMALL: f32 = 4.0;
+
+/// Slice index: 0 = in focus (`|c| < 0.5`); ±1 for `|c| ∈ [0.5, 4)`; ±j for octaves
+/// `[4·2^(j−2), 4·2^(j−1))` above that; negative on the far side.
 #[inline]
 fn slice_of(c: f32) -> i8 {
     let a = c.abs();
     if a.is_nan() || a < 0.5 {
         return 0;
     }
-    let j = ((a * 2.0).log2().floor() as i32 + 1).clamp(1, 100) as i8;
+    let j = if a < SMALL {
+        1
+    } else {
+        ((a / SMALL).log2().floor() as i32 + 2).clamp(2, 100) as i8
+    };
     if c < 0.0 {
         -j
     } else {
@@ -48,8 +57,10 @@ fn slice_of(c: f32) -> i8 {
 
 /// Radius range `[lo, hi)` of slice `s ≠ 0`.
 fn slice_range(s: i8) -> (f32, f32) {
-    let j = s.unsigned_abs() as i32;
-    (0.5 * 2f32.powi(j - 1), 0.5 * 2f32.powi(j))
+    match s.unsigned_abs() as i32 {
+        0 | 1 => (0.5, SMALL),
+        j => (SMALL * 2f32.powi(j - 2), SMALL * 2f32.powi(j - 1)),
+    }
 }
 
 /// A scatter kernel for one radius: weighted row spans `[lo, hi]` (pixel centres at integers),
@@ -256,13 +267,16 @@ fn render_slice(
     coc: &Plane,
     map: &[i8],
     hl: &Highlights,
+    reach: Option<f32>,
     shape: &(dyn Fn(f32) -> Vec<(i32, f32, f32, f32)> + Sync),
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
-    let k = working_factor(rlo, w, h);
+    // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end).
+    let k = working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1));
     let (ww, wh) = (w.div_ceil(k), h.div_ceil(k));
     let boost = hl.enabled();
+    let ta = std::time::Instant::now();
     // Block sums: member weight M, known-absent weight N, M·B (3), M·|c|.
     let mut sums: Vec<[f32; 6]> = vec![[0.0; 6]; ww * wh];
     sums.par_chunks_mut(ww).enumerate().for_each(|(j, out)| {
@@ -322,46 +336,108 @@ fn render_slice(
     if !sums.iter().any(|o| o[0] > 0.0) {
         return None;
     }
+    let t0 = std::time::Instant::now();
     let n = ww * wh;
-    let m: Vec<f32> = sums.iter().map(|o| o[0].min(1.0)).collect();
-    let known: Vec<f32> = sums.iter().map(|o| (o[0] + o[1]).min(1.0)).collect();
-    let own = |c: usize| -> Vec<f32> {
-        sums.iter()
-            .map(|o| if o[0] > 0.0 { o[c] / o[0] } else { 0.0 })
-            .collect()
-    };
-    let (cr, cg, cb, cr_rad) = (own(2), own(3), own(4), own(5));
-    let frac: Vec<f32> = sums
-        .iter()
-        .map(|o| {
-            let t = o[0] + o[1];
-            if t > 0.0 {
-                o[0] / t
+    // The extension is smooth: extrapolate on a grid of at least 4 px, sample it bilinearly.
+    let f = 4usize.div_ceil(k).max(1);
+    let (cw, chh) = (ww.div_ceil(f), wh.div_ceil(f));
+    let coarse: Vec<Vec<f32>> = (0..6)
+        .map(|c| {
+            let plane: Vec<f32> = sums.iter().map(|o| o[c]).collect();
+            if f == 1 {
+                plane
             } else {
-                0.0
+                downsample_box(&plane, ww, wh, f)
             }
         })
         .collect();
+    let m: Vec<f32> = coarse[0].iter().map(|v| v.min(1.0)).collect();
+    let known: Vec<f32> = coarse[0]
+        .iter()
+        .zip(&coarse[1])
+        .map(|(a, b)| (a + b).min(1.0))
+        .collect();
+    let own = |c: usize| -> Vec<f32> {
+        coarse[c]
+            .iter()
+            .zip(&coarse[0])
+            .map(|(v, m)| if *m > 0.0 { v / m } else { 0.0 })
+            .collect()
+    };
+    let (cr, cg, cb, cr_rad) = (own(2), own(3), own(4), own(5));
+    let frac: Vec<f32> = coarse[0]
+        .iter()
+        .zip(&coarse[1])
+        .map(|(a, b)| if a + b > 0.0 { a / (a + b) } else { 0.0 })
+        .collect();
+    // Only extend where it can show: within `reach` of the slice's own pixels (its own blur, or a
+    // blurred occluder's soft edge, reveals no further); everywhere for the farthest slice.
+    let need: Option<Vec<bool>> = reach.map(|r| {
+        let rk = (r / (k * f) as f32).ceil() as usize + 1;
+        box_mean(&m, cw, chh, rk).iter().map(|&v| v > 0.0).collect()
+    });
+    let need = need.as_deref();
     let (col, cov) = rayon::join(
-        || pull_push(&[&cr, &cg, &cb, &cr_rad], &m, ww, wh),
-        || pull_push(&[&frac], &known, ww, wh),
+        || pull_push_where(&[&cr, &cg, &cb, &cr_rad], &m, cw, chh, need),
+        || pull_push_where(&[&frac], &known, cw, chh, need),
     );
     // Extended slice: own content plus the unknown (occluded) part times the extrapolated coverage.
     let mut pre = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
     let mut a = vec![0.0f32; n];
     let mut rad = vec![0.0f32; n];
     let kf = k as f32;
-    for i in 0..n {
-        let o = &sums[i];
-        let unknown = (1.0 - o[0] - o[1]).max(0.0);
-        let ext = unknown * cov[0][i].clamp(0.0, 1.0);
-        for c in 0..3 {
-            pre[c][i] = o[2 + c] + ext * col[c][i];
-        }
-        a[i] = o[0] + ext;
-        rad[i] = col[3][i].clamp(rlo, rhi) / kf;
+    let xs = Axis::table(ww, f, cw);
+    let ys = Axis::table(wh, f, chh);
+    {
+        let [p0, p1, p2] = &mut pre;
+        p0.par_chunks_mut(ww)
+            .zip(p1.par_chunks_mut(ww))
+            .zip(p2.par_chunks_mut(ww))
+            .zip(a.par_chunks_mut(ww))
+            .zip(rad.par_chunks_mut(ww))
+            .enumerate()
+            .for_each(|(y, ((((p0, p1), p2), a), rad))| {
+                let ay = &ys[y];
+                let (r0, r1) = (ay.i0 * cw..(ay.i0 + 1) * cw, ay.i1 * cw..(ay.i1 + 1) * cw);
+                for x in 0..ww {
+                    let ax = &xs[x];
+                    if need.is_some_and(|nd| !nd[ay.nearest() * cw + ax.nearest()]) {
+                        continue;
+                    }
+                    let o = &sums[y * ww + x];
+                    let at = |c: &[f32]| sample2(&c[r0.clone()], &c[r1.clone()], ax, ay);
+                    let unknown = (1.0 - o[0] - o[1]).max(0.0);
+                    let ext = if unknown > 0.0 {
+                        unknown * at(&cov[0]).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    if ext > 0.0 {
+                        p0[x] = o[2] + ext * at(&col[0]);
+                        p1[x] = o[3] + ext * at(&col[1]);
+                        p2[x] = o[4] + ext * at(&col[2]);
+                    } else {
+                        p0[x] = o[2];
+                        p1[x] = o[3];
+                        p2[x] = o[4];
+                    }
+                    a[x] = o[0] + ext;
+                    let r = if o[0] > 0.0 { o[5] / o[0] } else { at(&col[3]) };
+                    rad[x] = r.clamp(rlo, rhi) / kf;
+                }
+            });
     }
+    let t1 = std::time::Instant::now();
     let mut c = scatter(&pre, &a, &rad, ww, wh, (rlo / kf, rhi / kf), shape);
+    tracing::debug!(
+        slice = s,
+        k,
+        active = a.iter().filter(|&&v| v > 1e-7).count() as f64 / n as f64,
+        sums_ms = (t0 - ta).as_secs_f64() * 1e3,
+        fill_ms = (t1 - t0).as_secs_f64() * 1e3,
+        scatter_ms = t1.elapsed().as_secs_f64() * 1e3,
+        "depth slice"
+    );
     if boost {
         let [r, g, b, cov] = &mut c;
         for i in 0..n {
@@ -446,25 +522,26 @@ fn over(acc: &mut [Vec<f32>; 4], k_acc: usize, layer: &Layer, w: usize, h: usize
         });
 }
 
-/// Upsamples an accumulator on the `k` grid to full resolution.
-fn upsample(acc: &[Vec<f32>; 4], k: usize, w: usize, h: usize) -> [Vec<f32>; 4] {
-    if k == 1 {
-        return acc.clone();
+/// Moves an accumulator from the `k_from` grid to the `k_to` grid (bilinear).
+fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) -> [Vec<f32>; 4] {
+    if k_from == k_to {
+        return acc;
     }
-    let mut full = [
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
+    let n = w.div_ceil(k_to) * h.div_ceil(k_to);
+    let mut out = [
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; n],
     ];
     let layer = Layer {
-        k,
-        w: w.div_ceil(k),
-        c: acc.clone(),
+        k: k_from,
+        w: w.div_ceil(k_from),
+        c: acc,
     };
     // `over` onto an empty accumulator is a plain resample where the layer has coverage.
-    over(&mut full, 1, &layer, w, h);
-    full
+    over(&mut out, k_to, &layer, w, h);
+    out
 }
 
 /// Renders with a per-pixel signed circle of confusion `coc` (full-resolution pixels; negative =
@@ -488,26 +565,56 @@ pub(crate) fn render_layered(
         .filter(|&s| s != 0 && present[(s + 128) as usize])
         .map(|s| s as i8)
         .collect();
-    let render = |s: i8| render_slice(s, image, fg, alpha, coc, &map, &hl, shape);
-    let far: Vec<Layer> = slices
+    let near_max = slices
         .iter()
-        .filter(|&&s| s < 0)
-        .filter_map(|&s| render(s))
-        .collect();
-    // Far slices composite on the finest of their grids, farthest first.
-    let k_acc = far.iter().map(|l| l.k).min().unwrap_or(1);
-    let n_acc = w.div_ceil(k_acc) * h.div_ceil(k_acc);
-    let mut acc = [
-        vec![0.0f32; n_acc],
-        vec![0.0f32; n_acc],
-        vec![0.0f32; n_acc],
-        vec![0.0f32; n_acc],
-    ];
-    for layer in &far {
-        over(&mut acc, k_acc, layer, w, h);
+        .filter(|&&s| s > 0)
+        .map(|&s| slice_range(s).1)
+        .fold(0.0f32, f32::max);
+    let farthest = slices.first().copied().filter(|&s| s < 0);
+    let render = |s: i8| {
+        // How far behind nearer content this slice can show (see `render_slice`).
+        let reach = if Some(s) == farthest {
+            None
+        } else if s < 0 {
+            Some(2.0 * slice_range(s).1)
+        } else {
+            Some(slice_range(s).1 + near_max)
+        };
+        render_slice(s, image, fg, alpha, coc, &map, &hl, reach, shape)
+    };
+    // Far slices, farthest first, composited on the grid of the latest (finest so far) slice.
+    let mut acc: Option<(usize, [Vec<f32>; 4])> = None;
+    for &s in slices.iter().filter(|&&s| s < 0) {
+        let Some(layer) = render(s) else { continue };
+        let (k_acc, mut a) = match acc.take() {
+            None => {
+                let n = layer.w * h.div_ceil(layer.k);
+                (
+                    layer.k,
+                    [
+                        vec![0.0f32; n],
+                        vec![0.0f32; n],
+                        vec![0.0f32; n],
+                        vec![0.0f32; n],
+                    ],
+                )
+            }
+            Some((k_acc, a)) if layer.k < k_acc => (layer.k, regrid(a, k_acc, layer.k, w, h)),
+            Some(x) => x,
+        };
+        over(&mut a, k_acc, &layer, w, h);
+        acc = Some((k_acc, a));
     }
-    let bg = upsample(&acc, k_acc, w, h);
-    drop(acc);
+    let tb = std::time::Instant::now();
+    let bg = match acc {
+        Some((k_acc, a)) => regrid(a, k_acc, 1, w, h),
+        None => [
+            vec![0.0f32; w * h],
+            vec![0.0f32; w * h],
+            vec![0.0f32; w * h],
+            vec![0.0f32; w * h],
+        ],
+    };
     // In-focus background, renormalisation, subject.
     let mut out = RgbPlanes::new(w, h, 0.0);
     {
@@ -547,6 +654,10 @@ pub(crate) fn render_layered(
             });
     }
     drop(bg);
+    tracing::debug!(
+        ms = tb.elapsed().as_secs_f64() * 1e3,
+        "depth: in-focus slice and subject"
+    );
     // Near slices blur over everything behind them.
     for s in slices.iter().filter(|&&s| s > 0) {
         if let Some(layer) = render(*s) {
@@ -569,9 +680,10 @@ mod tests {
         assert_eq!(slice_of(0.0), 0);
         assert_eq!(slice_of(0.49), 0);
         assert_eq!(slice_of(0.5), 1);
-        assert_eq!(slice_of(-0.99), -1);
-        assert_eq!(slice_of(1.0), 2);
-        assert_eq!(slice_of(-7.9), -4);
+        assert_eq!(slice_of(-3.99), -1);
+        assert_eq!(slice_of(4.0), 2);
+        assert_eq!(slice_of(-15.9), -3);
+        assert_eq!(slice_of(16.0), 4);
         assert_eq!(slice_of(f32::NAN), 0);
         for s in [1i8, 2, 5, -3] {
             let (lo, hi) = slice_range(s);

@@ -1,0 +1,105 @@
+//! Variable-radius (depth) render benchmark on a real photo with real disparity, upscaled.
+//!
+//! ```text
+//! cargo run --release -p lensblur --example depth_bench [-- MEGAPIXELS [OUT.png]]
+//! ```
+//! Uses the Middlebury motorcycle (`../shared/data/depth/`): photo and ground-truth disparity,
+//! upscaled to ~12 MP (default); the matte comes from u2netp (`../shared/models/u2netp.onnx`). Prints
+//! the render-stage time (best of 3) at several strengths, uniform vs depth, in one run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lensblur::io::{decode_file, DecodeOptions, Photo};
+use lensblur::matte::RtenBackend;
+use lensblur::resample::resize_rgb;
+use lensblur::{analyse, render, AnalyseOptions, Matter, RenderOptions};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..n {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed());
+    }
+    best
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mp: f64 = args.first().and_then(|v| v.parse().ok()).unwrap_or(12.0);
+    let dir = shared().join("data/depth");
+    let small = decode_file(&dir.join("motorcycle_left.png"), &DecodeOptions::default())?;
+    let disp = lensblur::depth::load(
+        &dir.join("motorcycle_disp.npz"),
+        lensblur::depth::DepthOrder::NearIsLarge,
+    )?;
+    let s = (mp * 1e6 / (small.rgb.width * small.rgb.height) as f64).sqrt();
+    let (w, h) = (
+        (small.rgb.width as f64 * s) as usize,
+        (small.rgb.height as f64 * s) as usize,
+    );
+    let photo = Photo {
+        rgb: resize_rgb(&small.rgb, w, h),
+        ..small
+    };
+    let spec = lensblur::models::find("u2netp")?;
+    let backend = RtenBackend::load(&shared().join("models/u2netp.onnx"), spec.input.clone(), 0)?;
+    let matter = Matter::new(Box::new(backend));
+    let mut analysis = analyse(&photo, &matter, &AnalyseOptions::default())?;
+    let flat = analysis.clone();
+    let t = Instant::now();
+    analysis.set_depth(&disp)?;
+    println!(
+        "{w}x{h} ({:.1} MP), {} threads; set_depth {:.0} ms",
+        (w * h) as f64 / 1e6,
+        rayon::current_num_threads(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    println!("| strength | uniform (ms) | depth (ms) | ratio |");
+    println!("|---:|---:|---:|---:|");
+    for strength in [30.0f32, 50.0, 100.0] {
+        let opts = RenderOptions {
+            strength,
+            ..Default::default()
+        };
+        let u = best_of(3, || {
+            render(&photo, &flat, &opts).expect("render");
+        });
+        let d = best_of(3, || {
+            render(&photo, &analysis, &opts).expect("render");
+        });
+        println!(
+            "| {strength} | {:.0} | {:.0} | {:.2} |",
+            u.as_secs_f64() * 1e3,
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() / u.as_secs_f64()
+        );
+    }
+    if let Some(out) = args.get(1) {
+        let img = render(
+            &photo,
+            &analysis,
+            &RenderOptions {
+                strength: 60.0,
+                ..Default::default()
+            },
+        )?;
+        let bytes = lensblur::io::encode(
+            &img,
+            None,
+            &photo.meta,
+            &lensblur::io::EncodeOptions {
+                format: lensblur::io::Format::Png,
+                quality: 92,
+                bit_depth: 8,
+            },
+        )?;
+        std::fs::write(out, bytes)?;
+    }
+    Ok(())
+}
