@@ -62,7 +62,8 @@ pub fn blur_radius_px(strength: f32, width: usize, height: usize) -> f32 {
 /// difference from the focal plane, `c = K·(d − d_focus)`. The scale `K` is set so the far end of the
 /// scene (the 2nd percentile of disparity) gets the disc radius of `strength`, so strength keeps its
 /// meaning with depth: the background at "infinity" blurs as much as with a flat background. When
-/// the focus is on the farthest thing, the near end (98th percentile) gets that radius instead.
+/// the focus is nearer the far end than the near end (98th percentile), the near end gets that
+/// radius instead.
 /// Radii are capped at twice the strength's radius (very near objects would otherwise blur without
 /// bound).
 pub fn coc_map(
@@ -74,11 +75,8 @@ pub fn coc_map(
     let r = blur_radius_px(strength, w, h);
     let far = crate::depth::quantile(&disparity.data, 0.02);
     let near = crate::depth::quantile(&disparity.data, 0.98);
-    let span = if focus - far > 1e-6 * (near - far).abs().max(1e-12) {
-        focus - far
-    } else {
-        near - focus
-    };
+    // The larger side sets the scale: focused near the back, the near end gets the radius.
+    let span = (focus - far).max(near - focus);
     let k = if span > 0.0 && span.is_finite() {
         r / span
     } else {
@@ -98,4 +96,29 @@ pub fn coc_map(
         })
         .collect();
     crate::buffer::Plane::from_vec(w, h, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::Plane;
+
+    #[test]
+    fn coc_map_scales_to_the_far_end_and_handles_far_focus() {
+        // Disparity ramp 10 (far) … 50 (near) over the rows of a 100×100 map.
+        let d = Plane::from_vec(
+            100,
+            100,
+            (0..10_000).map(|i| 10.0 + 40.0 * (i / 100) as f32 / 99.0).collect(),
+        );
+        let r = blur_radius_px(60.0, 100, 100);
+        let c = coc_map(&d, 30.0, 60.0);
+        assert!((c.data[0] + r).abs() < 0.05 * r, "far end {} vs -{r}", c.data[0]);
+        assert!(c.data[50 * 100].abs() < 0.02 * r);
+        assert!(c.data[9_999] > 0.8 * r && c.data[9_999] <= 2.0 * r);
+        // Focus on the far end: nothing is behind the focal plane; the near end gets the radius.
+        let c = coc_map(&d, 10.0, 60.0);
+        assert!(c.data.iter().all(|&v| v >= -1e-3));
+        assert!((c.data[9_999] - r).abs() < 0.05 * r, "{}", c.data[9_999]);
+    }
 }

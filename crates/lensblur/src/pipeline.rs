@@ -280,6 +280,7 @@ pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Resul
         Some(d) => {
             let focus = depth::focus_disparity(&d.disparity, alpha, opts.focus);
             let coc = coc_map(&d.background, focus, opts.strength);
+            tracing::debug!(focus, "depth render: focal-plane disparity");
             let mut out =
                 render_linear_depth(&analysis.linear, &analysis.foreground, alpha, &coc, &params);
             planes_to_srgb_in_place(&mut out);
