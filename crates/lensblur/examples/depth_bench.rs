@@ -60,13 +60,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    println!("| strength | uniform (ms) | depth (ms) | ratio |");
-    println!("|---:|---:|---:|---:|");
+    println!("| strength | uniform, no grain (ms) | uniform (ms) | depth (ms) | depth / uniform |");
+    println!("|---:|---:|---:|---:|---:|");
     for strength in [30.0f32, 50.0, 100.0] {
         let opts = RenderOptions {
             strength,
             ..Default::default()
         };
+        let off = RenderOptions {
+            grain: lensblur::grain::Grain::Off,
+            ..opts.clone()
+        };
+        let u0 = best_of(3, || {
+            render(&photo, &flat, &off).expect("render");
+        });
         let u = best_of(3, || {
             render(&photo, &flat, &opts).expect("render");
         });
@@ -74,7 +81,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             render(&photo, &analysis, &opts).expect("render");
         });
         println!(
-            "| {strength} | {:.0} | {:.0} | {:.2} |",
+            "| {strength} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            u0.as_secs_f64() * 1e3,
             u.as_secs_f64() * 1e3,
             d.as_secs_f64() * 1e3,
             d.as_secs_f64() / u.as_secs_f64()

@@ -109,11 +109,17 @@ mod tests {
         let d = Plane::from_vec(
             100,
             100,
-            (0..10_000).map(|i| 10.0 + 40.0 * (i / 100) as f32 / 99.0).collect(),
+            (0..10_000)
+                .map(|i| 10.0 + 40.0 * (i / 100) as f32 / 99.0)
+                .collect(),
         );
         let r = blur_radius_px(60.0, 100, 100);
         let c = coc_map(&d, 30.0, 60.0);
-        assert!((c.data[0] + r).abs() < 0.05 * r, "far end {} vs -{r}", c.data[0]);
+        assert!(
+            (c.data[0] + r).abs() < 0.05 * r,
+            "far end {} vs -{r}",
+            c.data[0]
+        );
         assert!(c.data[50 * 100].abs() < 0.02 * r);
         assert!(c.data[9_999] > 0.8 * r && c.data[9_999] <= 2.0 * r);
         // Focus on the far end: nothing is behind the focal plane; the near end gets the radius.

@@ -240,6 +240,10 @@ fn scatter(
 struct Layer {
     k: usize,
     w: usize,
+    /// First row of the `k` grid the layer holds (layers may cover a band of rows only).
+    y0: usize,
+    /// Rows held.
+    h: usize,
     c: [Vec<f32>; 4],
 }
 
@@ -268,19 +272,31 @@ fn render_slice(
     map: &[i8],
     hl: &Highlights,
     reach: Option<f32>,
+    member_rows: (usize, usize),
     shape: &(dyn Fn(f32) -> Vec<(i32, f32, f32, f32)> + Sync),
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
     // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end).
     let k = working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1));
-    let (ww, wh) = (w.div_ceil(k), h.div_ceil(k));
+    // Only the rows the slice can reach: its own rows, the extension's reach and its blur.
+    let (j0, j1) = match reach {
+        None => (0, h.div_ceil(k)),
+        Some(r) => {
+            let margin = (r + rhi).ceil() as usize + 2 * k;
+            (
+                member_rows.0.saturating_sub(margin) / k,
+                (member_rows.1 + margin + 1).min(h).div_ceil(k),
+            )
+        }
+    };
+    let (ww, wh) = (w.div_ceil(k), j1 - j0);
     let boost = hl.enabled();
     let ta = std::time::Instant::now();
     // Block sums: member weight M, known-absent weight N, M·B (3), M·|c|.
     let mut sums: Vec<[f32; 6]> = vec![[0.0; 6]; ww * wh];
     sums.par_chunks_mut(ww).enumerate().for_each(|(j, out)| {
-        let y0 = j * k;
+        let y0 = (j0 + j) * k;
         let y1 = (y0 + k).min(h);
         for y in y0..y1 {
             let row = y * w;
@@ -454,7 +470,13 @@ fn render_slice(
             }
         }
     }
-    Some(Layer { k, w: ww, c })
+    Some(Layer {
+        k,
+        w: ww,
+        y0: j0,
+        h: wh,
+        c,
+    })
 }
 
 /// Bilinear taps from the `k_dst` block grid onto the `k_src` block grid of an axis of `n` pixels.
@@ -500,12 +522,21 @@ fn over(acc: &mut [Vec<f32>; 4], k_acc: usize, layer: &Layer, w: usize, h: usize
         .enumerate()
         .for_each(|(y, (((a0, a1), a2), a3))| {
             let (y0, y1, fy) = ty[y];
+            // Rows outside the layer's band hold nothing (premultiplied zeros).
+            let local = |r: usize| r.checked_sub(layer.y0).filter(|&r| r < layer.h);
+            let (l0, l1) = (local(y0), local(y1));
+            if l0.is_none() && l1.is_none() {
+                return;
+            }
             let sample = |c: &[f32], x: usize| {
                 let (x0, x1, fx) = tx[x];
-                let r0 = &c[y0 * lw..];
-                let r1 = &c[y1 * lw..];
-                let top = r0[x0] + fx * (r0[x1] - r0[x0]);
-                let bot = r1[x0] + fx * (r1[x1] - r1[x0]);
+                let at = |l: Option<usize>| {
+                    l.map_or(0.0, |l| {
+                        let r = &c[l * lw..(l + 1) * lw];
+                        r[x0] + fx * (r[x1] - r[x0])
+                    })
+                };
+                let (top, bot) = (at(l0), at(l1));
                 top + fy * (bot - top)
             };
             for x in 0..aw {
@@ -537,6 +568,8 @@ fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) ->
     let layer = Layer {
         k: k_from,
         w: w.div_ceil(k_from),
+        y0: 0,
+        h: h.div_ceil(k_from),
         c: acc,
     };
     // `over` onto an empty accumulator is a plain resample where the layer has coverage.
@@ -557,10 +590,31 @@ pub(crate) fn render_layered(
     let (w, h) = (image.width, image.height);
     let hl = Highlights::new(highlights);
     let map: Vec<i8> = coc.data.par_iter().map(|&c| slice_of(c)).collect();
-    let mut present = [false; 256];
-    for &s in &map {
-        present[(s as i16 + 128) as usize] = true;
-    }
+    // First and last row holding each slice.
+    let member_rows: Vec<(usize, usize)> = map
+        .par_chunks(w.max(1))
+        .enumerate()
+        .fold(
+            || vec![(usize::MAX, 0usize); 256],
+            |mut acc, (y, row)| {
+                for &s in row {
+                    let e = &mut acc[(s as i16 + 128) as usize];
+                    e.0 = e.0.min(y);
+                    e.1 = e.1.max(y);
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![(usize::MAX, 0usize); 256],
+            |a, b| {
+                a.iter()
+                    .zip(&b)
+                    .map(|(a, b)| (a.0.min(b.0), a.1.max(b.1)))
+                    .collect()
+            },
+        );
+    let present: Vec<bool> = member_rows.iter().map(|r| r.0 != usize::MAX).collect();
     let slices: Vec<i8> = (-128i16..=127)
         .filter(|&s| s != 0 && present[(s + 128) as usize])
         .map(|s| s as i8)
@@ -580,7 +634,8 @@ pub(crate) fn render_layered(
         } else {
             Some(slice_range(s).1 + near_max)
         };
-        render_slice(s, image, fg, alpha, coc, &map, &hl, reach, shape)
+        let rows = member_rows[(s as i16 + 128) as usize];
+        render_slice(s, image, fg, alpha, coc, &map, &hl, reach, rows, shape)
     };
     // Far slices, farthest first, composited on the grid of the latest (finest so far) slice.
     let mut acc: Option<(usize, [Vec<f32>; 4])> = None;
@@ -588,7 +643,7 @@ pub(crate) fn render_layered(
         let Some(layer) = render(s) else { continue };
         let (k_acc, mut a) = match acc.take() {
             None => {
-                let n = layer.w * h.div_ceil(layer.k);
+                let n = w.div_ceil(layer.k) * h.div_ceil(layer.k);
                 (
                     layer.k,
                     [
