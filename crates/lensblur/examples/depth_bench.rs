@@ -60,6 +60,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads(),
         t.elapsed().as_secs_f64() * 1e3
     );
+    if std::env::var_os("DEPTH_ONLY").is_some() {
+        // For profilers: depth renders only.
+        let opts = RenderOptions {
+            strength: 50.0,
+            ..Default::default()
+        };
+        let d = best_of(3, || {
+            render(&photo, &analysis, &opts).expect("render");
+        });
+        println!("depth render, strength 50: {:.0} ms", d.as_secs_f64() * 1e3);
+        return Ok(());
+    }
     println!("| strength | uniform, no grain (ms) | uniform (ms) | depth (ms) | depth / uniform |");
     println!("|---:|---:|---:|---:|---:|");
     for strength in [30.0f32, 50.0, 100.0] {

@@ -30,7 +30,6 @@ use rayon::prelude::*;
 use super::{plate_weight, snap_alpha, working_factor, Highlights, HIGHLIGHT_THRESHOLD};
 use crate::buffer::{Plane, RgbPlanes};
 use crate::matte::refine::{box_mean, pull_push_where, sample2, Axis};
-use crate::resample::downsample_box;
 
 /// Radius below which ordering between depths is invisible: one slice covers `[0.5, SMALL)`.
 const SMALL: f32 = 4.0;
@@ -124,12 +123,14 @@ const RADIUS_STEP: f32 = 1.0 / 8.0;
 #[inline]
 fn add_edge(d: &mut [f32], w: usize, pos: f32, v: &[f32; 4]) {
     let u = pos + 0.5;
-    let i0 = u.floor();
-    let f = u - i0;
-    if i0 >= w as f32 {
+    // floor without a libm call (the baseline x86-64 target has no rounding instruction).
+    let t = u as i64;
+    let i0 = t - i64::from((t as f32) > u);
+    let f = u - i0 as f32;
+    if i0 >= w as i64 {
         return;
     }
-    let (a, b) = if i0 < 0.0 {
+    let (a, b) = if i0 < 0 {
         (0usize, 0usize)
     } else {
         (i0 as usize, (i0 as usize + 1).min(w))
@@ -191,7 +192,7 @@ fn scatter(
                     if cov <= 1e-7 {
                         continue;
                     }
-                    let q = ((rad[i] / RADIUS_STEP).round() as usize).clamp(q0, q1);
+                    let q = ((rad[i] / RADIUS_STEP + 0.5) as usize).clamp(q0, q1);
                     let k = &kernels[q - q0];
                     let v = [p[0][i], p[1][i], p[2][i], cov];
                     // Rows of this band the kernel reaches.
@@ -357,16 +358,36 @@ fn render_slice(
     // The extension is smooth: extrapolate on a grid of at least 4 px, sample it bilinearly.
     let f = 4usize.div_ceil(k).max(1);
     let (cw, chh) = (ww.div_ceil(f), wh.div_ceil(f));
-    let coarse: Vec<Vec<f32>> = (0..6)
-        .map(|c| {
-            let plane: Vec<f32> = sums.iter().map(|o| o[c]).collect();
-            if f == 1 {
-                plane
-            } else {
-                downsample_box(&plane, ww, wh, f)
+    // Coarse block means of the six sums, straight from the fine grid.
+    let mut coarse: Vec<Vec<f32>> = (0..6).map(|_| vec![0.0f32; cw * chh]).collect();
+    {
+        let mut rows: Vec<&mut [f32]> = Vec::with_capacity(6);
+        let mut chunks: Vec<_> = coarse.iter_mut().map(|c| c.chunks_mut(cw)).collect();
+        for cy in 0..chh {
+            rows.clear();
+            for ch in chunks.iter_mut() {
+                rows.push(ch.next().unwrap_or_default());
             }
-        })
-        .collect();
+            let fy0 = cy * f;
+            let fy1 = (fy0 + f).min(wh);
+            for fy in fy0..fy1 {
+                for (fx, o) in sums[fy * ww..(fy + 1) * ww].iter().enumerate() {
+                    let cx = fx / f;
+                    for (c, row) in rows.iter_mut().enumerate() {
+                        row[cx] += o[c];
+                    }
+                }
+            }
+            let ny = (fy1 - fy0) as f32;
+            for cx in 0..cw {
+                let nx = (((cx + 1) * f).min(ww) - cx * f) as f32;
+                let inv = 1.0 / (nx * ny);
+                for row in rows.iter_mut() {
+                    row[cx] *= inv;
+                }
+            }
+        }
+    }
     let m: Vec<f32> = coarse[0].iter().map(|v| v.min(1.0)).collect();
     let known: Vec<f32> = coarse[0]
         .iter()
@@ -508,19 +529,31 @@ fn grid_taps(n: usize, k_src: usize, k_dst: usize) -> Vec<(usize, usize, f32)> {
         .collect()
 }
 
-/// `acc ← layer over acc`, both premultiplied, `acc` on the `k_acc` grid.
-fn over(acc: &mut [Vec<f32>; 4], k_acc: usize, layer: &Layer, w: usize, h: usize) {
+/// `acc ← layer over acc`, both premultiplied, `acc` on the `k_acc` grid: colour planes, plus
+/// coverage when `acc` has a fourth plane (an opaque accumulator may omit it).
+fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
     let aw = w.div_ceil(k_acc);
     let tx = grid_taps(w, layer.k, k_acc);
     let ty = grid_taps(h, layer.k, k_acc);
     let lw = layer.w;
-    let [a0, a1, a2, a3] = acc;
+    let (colour, coverage) = acc.split_at_mut(3.min(acc.len()));
+    let [a0, a1, a2] = colour else {
+        return;
+    };
+    let a3_iter = match coverage.first_mut() {
+        Some(c) => rayon::iter::Either::Left(c.par_chunks_mut(aw).map(Some)),
+        None => rayon::iter::Either::Right(
+            (0..h.div_ceil(k_acc))
+                .into_par_iter()
+                .map(|_| None::<&mut [f32]>),
+        ),
+    };
     a0.par_chunks_mut(aw)
         .zip(a1.par_chunks_mut(aw))
         .zip(a2.par_chunks_mut(aw))
-        .zip(a3.par_chunks_mut(aw))
+        .zip(a3_iter)
         .enumerate()
-        .for_each(|(y, (((a0, a1), a2), a3))| {
+        .for_each(|(y, (((a0, a1), a2), mut a3))| {
             let (y0, y1, fy) = ty[y];
             // Rows outside the layer's band hold nothing (premultiplied zeros).
             let local = |r: usize| r.checked_sub(layer.y0).filter(|&r| r < layer.h);
@@ -548,7 +581,9 @@ fn over(acc: &mut [Vec<f32>; 4], k_acc: usize, layer: &Layer, w: usize, h: usize
                 a0[x] = sample(&layer.c[0], x) + t * a0[x];
                 a1[x] = sample(&layer.c[1], x) + t * a1[x];
                 a2[x] = sample(&layer.c[2], x) + t * a2[x];
-                a3[x] = la + t * a3[x];
+                if let Some(a3) = a3.as_deref_mut() {
+                    a3[x] = la + t * a3[x];
+                }
             }
         });
 }
@@ -716,11 +751,7 @@ pub(crate) fn render_layered(
     // Near slices blur over everything behind them.
     for s in slices.iter().filter(|&&s| s > 0) {
         if let Some(layer) = render(*s) {
-            let [r, g, b] = std::mem::take(&mut out.c);
-            let mut full = [r, g, b, vec![1.0f32; w * h]];
-            over(&mut full, 1, &layer, w, h);
-            let [r, g, b, _] = full;
-            out.c = [r, g, b];
+            over(&mut out.c, 1, &layer, w, h);
         }
     }
     out
