@@ -498,6 +498,7 @@ fn process_one(
                     strength: b.strength,
                     highlights: b.highlights,
                     force: b.force,
+                    aperture: b.aperture(),
                 },
             )?;
             timings.push(("render", t.elapsed()));

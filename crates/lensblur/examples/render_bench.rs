@@ -78,6 +78,7 @@ fn bench() -> AnyResult<()> {
         let params = RenderParams {
             radius,
             highlights: 0.5,
+            aperture: Default::default(),
         };
         let times: Vec<Duration> = pools
             .iter()
@@ -203,7 +204,7 @@ fn look(args: &[String]) -> AnyResult<()> {
     };
     let t = Instant::now();
     let out =
-        render_linear_with_factor(&lin, &lin, &alpha, &RenderParams { radius, highlights }, k);
+        render_linear_with_factor(&lin, &lin, &alpha, &RenderParams { radius, highlights, aperture: Default::default() }, k);
     eprintln!(
         "{w}x{h}: radius {radius:.1} px (k = {k}), {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3

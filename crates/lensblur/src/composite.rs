@@ -15,7 +15,7 @@
 //!    to `1 + 12·highlights` at 1.0, so small lights bloom into bright bokeh balls; after blurring the
 //!    exact inverse of that curve is applied (with a soft shoulder above it). A flat region therefore
 //!    comes back unchanged, while light spread thin by the blur keeps its boosted energy — no hard clip.
-//! 3. **Bokeh** ([`crate::bokeh::disc_blur`]) at a reduced resolution: the working grid is the image
+//! 3. **Bokeh** ([`crate::bokeh::blur`], any [`Aperture`]) at a reduced resolution: the working grid is the image
 //!    downscaled by an integer factor `k` ([`working_factor`]: blur cost O(r·N/k³) kept within a
 //!    budget, working radius ≥ [`MIN_WORKING_RADIUS`]). The result is upsampled bilinearly; the
 //!    blurred plate is smooth enough that no blockiness survives (tested against the
@@ -27,7 +27,7 @@
 
 use rayon::prelude::*;
 
-use crate::bokeh::disc_blur;
+use crate::bokeh::{blur, Aperture};
 use crate::buffer::{Plane, RgbPlanes};
 
 /// Render parameters the pipeline passes down.
@@ -37,6 +37,8 @@ pub struct RenderParams {
     pub radius: f32,
     /// Highlight boost 0–1 (0 = none).
     pub highlights: f32,
+    /// Aperture shape, cat's eye and profile.
+    pub aperture: Aperture,
 }
 
 /// Smallest disc radius, in working pixels, the reduced-resolution path may use. Only small blurs
@@ -213,7 +215,7 @@ pub fn render_linear_with_factor(
     let k = k.clamp(1, w.max(h));
     let hl = Highlights::new(params.highlights);
     let plate = build_plate(image, foreground, alpha, k, &hl);
-    let mut bokeh = disc_blur(&plate, radius / k as f32);
+    let mut bokeh = blur(&plate, radius / k as f32, &params.aperture);
     if hl.enabled() {
         tone_map(&mut bokeh, &hl);
     }

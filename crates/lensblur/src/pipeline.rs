@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::bokeh::Aperture;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::coc::blur_radius_px;
 use crate::color::{planes_to_linear, planes_to_srgb_in_place};
@@ -112,6 +113,8 @@ pub struct RenderOptions {
     /// Blur even when the model found no subject (the whole frame is then background-weighted by the
     /// low-confidence matte). Without it such a photo is returned unblurred. Default: false.
     pub force: bool,
+    /// Aperture: shape (disc, polygon), rotation, blade curvature, cat's eye, profile. Default: disc.
+    pub aperture: Aperture,
 }
 
 impl Default for RenderOptions {
@@ -120,6 +123,7 @@ impl Default for RenderOptions {
             strength: 30.0,
             highlights: 0.5,
             force: false,
+            aperture: Aperture::default(),
         }
     }
 }
@@ -139,6 +143,7 @@ impl RenderOptions {
                 self.highlights
             )));
         }
+        self.aperture.validate()?;
         Ok(())
     }
 }
@@ -207,6 +212,7 @@ pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Resul
     let params = RenderParams {
         radius: blur_radius_px(opts.strength, w, h),
         highlights: opts.highlights,
+        aperture: opts.aperture.clone(),
     };
     let mut out = render_linear(
         &analysis.linear,
