@@ -54,6 +54,12 @@ fn chord(y: f64, r: f64) -> f64 {
 impl DiscKernel {
     /// Kernel for a disc of `radius` pixels (negative or NaN → 0, which is the identity).
     pub fn new(radius: f32) -> Self {
+        Self::with_density(radius, SUBROWS_PER_PX, MAX_SUBROWS)
+    }
+
+    /// [`DiscKernel::new`] with `per_px` sub-rows per pixel of rim run, at most `max_subrows` per
+    /// row (small kernels afford more: their per-pixel coverage error weighs more).
+    pub fn with_density(radius: f32, per_px: f64, max_subrows: usize) -> Self {
         let r = if radius.is_finite() && radius > 0.0 {
             radius as f64
         } else {
@@ -75,7 +81,7 @@ impl DiscKernel {
             }
             // How far the rim runs horizontally inside this row's strip.
             let run = chord((dy.abs() as f64 - 0.5).max(0.0), r) - chord(dy.abs() as f64 + 0.5, r);
-            let n = ((SUBROWS_PER_PX * run).ceil() as usize).clamp(1, MAX_SUBROWS);
+            let n = ((per_px * run).ceil() as usize).clamp(1, max_subrows.max(1));
             let step = 1.0 / n as f64;
             for j in 0..n {
                 let a = dy as f64 - 0.5 + j as f64 * step;
