@@ -120,25 +120,18 @@ impl DiscKernel {
         self.spans.iter().map(|s| 2.0 * s.half * s.weight).sum()
     }
 
-    /// Largest span half-width.
-    pub(crate) fn max_half(&self) -> f64 {
-        self.spans.iter().map(|s| s.half).fold(0.0, f64::max)
-    }
-}
-
-/// Slow exact reference: per-pixel 2-D convolution with the same kernel, renormalised by the
-/// in-image weight. O(r²) per pixel; for tests only.
+/// Slow reference: per-pixel 2-D convolution with the default (disc) [`super::Aperture`] kernel's
+/// pixel weights, renormalised by the in-image weight. O(r²) per pixel; for tests only.
 #[doc(hidden)]
 pub fn reference_disc_blur(img: &RgbPlanes, radius: f32) -> RgbPlanes {
-    let k = DiscKernel::new(radius);
+    let k = super::Aperture::default().kernel(radius);
     let (w, h) = (img.width as i64, img.height as i64);
-    let reach = k.reach as i64;
+    let reach = k.reach();
     let mut out = RgbPlanes::new(img.width, img.height, 0.0);
-    // Precompute the kernel taps.
+    // Precompute the kernel taps (the disc is symmetric: gather = scatter).
     let mut taps = Vec::new();
-    let rx = (k.max_half() + 0.5).ceil() as i64;
     for dy in -reach..=reach {
-        for dx in -rx..=rx {
+        for dx in -reach..=reach {
             let wt = k.weight(dx, dy);
             if wt > 0.0 {
                 taps.push((dx, dy, wt));
