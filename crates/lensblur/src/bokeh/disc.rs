@@ -119,6 +119,7 @@ impl DiscKernel {
     pub fn total(&self) -> f64 {
         self.spans.iter().map(|s| 2.0 * s.half * s.weight).sum()
     }
+}
 
 /// Slow reference: per-pixel 2-D convolution with the default (disc) [`super::Aperture`] kernel's
 /// pixel weights, renormalised by the in-image weight. O(r²) per pixel; for tests only.
