@@ -278,7 +278,9 @@ mod tests {
         assert_eq!(a.cats_eye, 0.7);
         assert_eq!(a.profile, Profile::Bubble);
         let hex = Cli::try_parse_from(["lensblur", "blur", "a.jpg", "--aperture", "hexagon"]);
-        assert!(matches!(hex, Ok(Cli { command: Command::Blur(b), .. }) if b.aperture == Shape::Blades(6)));
+        assert!(
+            matches!(hex, Ok(Cli { command: Command::Blur(b), .. }) if b.aperture == Shape::Blades(6))
+        );
         for bad in [
             ["--aperture", "blades:2"],
             ["--aperture", "star"],

@@ -59,7 +59,9 @@ fn scenes(w: usize, h: usize) -> Vec<(&'static str, RgbPlanes)> {
         (
             "points",
             from_fn(w, h, |x, y| {
-                let on = (x % 17 == 5 && y % 13 == 7) || (x == 0 && y == 2) || (x == w - 1 && y == h / 2);
+                let on = (x % 17 == 5 && y % 13 == 7)
+                    || (x == 0 && y == 2)
+                    || (x == w - 1 && y == h / 2);
                 if on {
                     [1.0, 0.9, 0.6]
                 } else {
@@ -183,13 +185,19 @@ fn apertures() -> Vec<(String, Aperture)> {
 #[test]
 fn kernel_weights_sum_to_the_shape_area() {
     let mut worst = 0.0f64;
-    for (name, ap) in apertures().into_iter().filter(|(_, a)| a.profile == Profile::Flat) {
+    for (name, ap) in apertures()
+        .into_iter()
+        .filter(|(_, a)| a.profile == Profile::Flat)
+    {
         for r in [0.8f32, 2.0, 3.7, 9.0, 24.5, 60.0] {
             let total = ap.kernel(r).total();
             let area = PI * (r as f64).powi(2);
             let e = (total / area - 1.0).abs();
             worst = worst.max(e);
-            assert!(e < 1e-4, "{name} r={r}: kernel total {total} vs area {area}");
+            assert!(
+                e < 1e-4,
+                "{name} r={r}: kernel total {total} vs area {area}"
+            );
         }
     }
     println!("worst relative error of kernel totals vs π r²: {worst:.2e}");
@@ -208,7 +216,13 @@ fn kernel_weights_match_exact_pixel_coverage() {
             let k = ap.kernel(r);
             let exact = ap.exact_taps(r, [0.0, 0.0]);
             let peak = exact.iter().map(|t| t.2).fold(0.0, f64::max);
-            let reach = k.reach().max(exact.iter().map(|t| t.0.abs().max(t.1.abs())).max().unwrap_or(0));
+            let reach = k.reach().max(
+                exact
+                    .iter()
+                    .map(|t| t.0.abs().max(t.1.abs()))
+                    .max()
+                    .unwrap_or(0),
+            );
             let mut grid = std::collections::HashMap::new();
             for &(dx, dy, w) in &exact {
                 grid.insert((dx, dy), w);
@@ -220,7 +234,10 @@ fn kernel_weights_match_exact_pixel_coverage() {
                     worst = worst.max(e / peak);
                 }
             }
-            println!("{name:>28} r={r:>4}: {} spans, worst pixel error {worst:.3} of the peak", k.spans.len());
+            println!(
+                "{name:>28} r={r:>4}: {} spans, worst pixel error {worst:.3} of the peak",
+                k.spans.len()
+            );
             assert!(worst < 0.15, "{name} r={r}: worst pixel error {worst}");
         }
     }
@@ -255,7 +272,10 @@ fn cats_eye_matches_per_pixel_reference_without_seams() {
         ("9 blades curved", polygon(9, 0.0, 0.6)),
     ] {
         for cats_eye in [0.5f32, 1.0] {
-            let ap = Aperture { cats_eye, ..ap.clone() };
+            let ap = Aperture {
+                cats_eye,
+                ..ap.clone()
+            };
             for r in [3.0f32, 8.5] {
                 for (scene, img) in scenes(w, h) {
                     let fast = blur(&img, r, &ap);
@@ -279,13 +299,21 @@ fn cats_eye_matches_per_pixel_reference_without_seams() {
 #[test]
 fn flat_image_stays_flat_at_borders() {
     let img = RgbPlanes::new(53, 41, 0.37);
-    for (name, ap) in apertures()
-        .into_iter()
-        .chain([("cat's eye".to_string(), Aperture { cats_eye: 1.0, ..polygon(5, 0.0, 0.2) })])
-    {
+    for (name, ap) in apertures().into_iter().chain([(
+        "cat's eye".to_string(),
+        Aperture {
+            cats_eye: 1.0,
+            ..polygon(5, 0.0, 0.2)
+        },
+    )]) {
         for r in [2.0f32, 11.0, 60.0] {
             let out = blur(&img, r, &ap);
-            let worst = out.c.iter().flatten().map(|v| (v - 0.37).abs()).fold(0.0f32, f32::max);
+            let worst = out
+                .c
+                .iter()
+                .flatten()
+                .map(|v| (v - 0.37).abs())
+                .fold(0.0f32, f32::max);
             assert!(worst < 2e-5, "{name} r={r}: flat image changed by {worst}");
         }
     }
@@ -295,7 +323,9 @@ fn flat_image_stays_flat_at_borders() {
 fn blur_planes_handles_any_number_of_planes() {
     let (w, h) = (40, 30);
     let mut rng = Rng(7);
-    let planes: Vec<Vec<f32>> = (0..5).map(|_| (0..w * h).map(|_| rng.next()).collect()).collect();
+    let planes: Vec<Vec<f32>> = (0..5)
+        .map(|_| (0..w * h).map(|_| rng.next()).collect())
+        .collect();
     let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
     let ap = Aperture {
         cats_eye: 0.8,
@@ -307,7 +337,11 @@ fn blur_planes_handles_any_number_of_planes() {
         let one = blur_planes(&[p], w, h, 6.0, &ap);
         assert_eq!(one[0], all[i], "plane {i}");
     }
-    assert_eq!(blur_planes(&refs, w, h, 0.3, &ap), planes, "sub-pixel radius is the identity");
+    assert_eq!(
+        blur_planes(&refs, w, h, 0.3, &ap),
+        planes,
+        "sub-pixel radius is the identity"
+    );
 }
 
 /// Renders a single bright pixel in the middle of an `s × s` frame; returns the plane.
@@ -342,8 +376,12 @@ fn boundary(img: &[f32], s: usize, theta: f64) -> f64 {
 /// Directions (screen angle, degrees) of the corners: local maxima of the boundary radius.
 fn corners(img: &[f32], s: usize) -> Vec<f64> {
     let n = 720;
-    let rho: Vec<f64> = (0..n).map(|i| boundary(img, s, 2.0 * PI * i as f64 / n as f64)).collect();
-    let (lo, hi) = rho.iter().fold((f64::MAX, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let rho: Vec<f64> = (0..n)
+        .map(|i| boundary(img, s, 2.0 * PI * i as f64 / n as f64))
+        .collect();
+    let (lo, hi) = rho
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let win = 12;
     (0..n)
         .filter(|&i| {
@@ -364,14 +402,21 @@ fn point_light_renders_the_shape_with_its_orientation() {
             let img = point_light(s, r, &polygon(n, rot, 0.0));
             let found = corners(&img, s);
             println!("{n} blades rot {rot}: corners at {found:?}");
-            assert_eq!(found.len(), n as usize, "{n} blades rot {rot}: corners {found:?}");
+            assert_eq!(
+                found.len(),
+                n as usize,
+                "{n} blades rot {rot}: corners {found:?}"
+            );
             // A corner points up (90°) turned counter-clockwise by `rot`.
             let want = (90.0 + rot as f64).rem_euclid(360.0);
             let nearest = found
                 .iter()
                 .map(|&a| ((a - want + 540.0).rem_euclid(360.0) - 180.0).abs())
                 .fold(f64::MAX, f64::min);
-            assert!(nearest < 2.0, "{n} blades rot {rot}: no corner near {want}°: {found:?}");
+            assert!(
+                nearest < 2.0,
+                "{n} blades rot {rot}: no corner near {want}°: {found:?}"
+            );
         }
     }
     // Pentagon, vertex up: the vertex reaches further than the flat side below (R vs R cos 36°).
@@ -424,7 +469,10 @@ fn curvature_one_is_a_disc_and_size_is_continuous() {
             "{n} blades curvature 1 vs disc: worst pixel difference {worst:.4} (kernels), \
              {worst_exact:.1e} (exact shapes)"
         );
-        assert!(worst < 0.1 && worst_exact < 1e-3, "{n} blades: {worst}, {worst_exact}");
+        assert!(
+            worst < 0.1 && worst_exact < 1e-3,
+            "{n} blades: {worst}, {worst_exact}"
+        );
         // The vertex radius falls smoothly from the polygon's to r as curvature grows.
         let mut prev = polygon(n, 0.0, 0.0).vertex_radius(r);
         for i in 1..=20 {
@@ -450,7 +498,11 @@ fn moments(taps: &[(i64, i64, f64)], u: [f64; 2]) -> (f64, f64) {
 
 #[test]
 fn cats_eye_is_plain_at_the_centre_and_a_tangential_lemon_at_the_corners() {
-    for base in [Aperture::default(), polygon(6, 0.0, 0.0), polygon(9, 0.0, 0.7)] {
+    for base in [
+        Aperture::default(),
+        polygon(6, 0.0, 0.0),
+        polygon(9, 0.0, 0.7),
+    ] {
         let ce = Aperture {
             cats_eye: 1.0,
             ..base.clone()
@@ -463,7 +515,10 @@ fn cats_eye_is_plain_at_the_centre_and_a_tangential_lemon_at_the_corners() {
             "{:?}: corner radial/tangential spread {radial:.2}/{tangential:.2} (plain {r0:.2}/{t0:.2})",
             base.shape
         );
-        assert!(radial < 0.6 * tangential, "radial {radial} tangential {tangential}");
+        assert!(
+            radial < 0.6 * tangential,
+            "radial {radial} tangential {tangential}"
+        );
         // Halfway out it is clipped less than in the corner.
         let (rh, th) = moments(&ce.exact_taps(20.0, [0.4, 0.3]), corner);
         assert!(rh / th > radial / tangential && rh / th < r0 / t0);
@@ -483,7 +538,15 @@ fn bubble_rim_is_brighter_than_centre_and_smooth_the_opposite() {
     let r = 40.0;
     for shape in [Shape::Disc, Shape::Blades(6)] {
         let mean_at = |profile: Profile, a: f64, b: f64| {
-            let img = point_light(s, r, &Aperture { shape, profile, ..Default::default() });
+            let img = point_light(
+                s,
+                r,
+                &Aperture {
+                    shape,
+                    profile,
+                    ..Default::default()
+                },
+            );
             let c = (s / 2) as f64;
             let (mut sum, mut n) = (0.0f64, 0usize);
             for y in 0..s {
@@ -498,9 +561,18 @@ fn bubble_rim_is_brighter_than_centre_and_smooth_the_opposite() {
             sum / n as f64
         };
         // The rim band: inside every shape of radius r (the hexagon's inradius is 0.95 r).
-        let bubble = (mean_at(Profile::Bubble, 0.0, 0.5), mean_at(Profile::Bubble, 0.85, 0.93));
-        let smooth = (mean_at(Profile::Smooth, 0.0, 0.3), mean_at(Profile::Smooth, 0.85, 0.93));
-        let flat = (mean_at(Profile::Flat, 0.0, 0.5), mean_at(Profile::Flat, 0.85, 0.93));
+        let bubble = (
+            mean_at(Profile::Bubble, 0.0, 0.5),
+            mean_at(Profile::Bubble, 0.85, 0.93),
+        );
+        let smooth = (
+            mean_at(Profile::Smooth, 0.0, 0.3),
+            mean_at(Profile::Smooth, 0.85, 0.93),
+        );
+        let flat = (
+            mean_at(Profile::Flat, 0.0, 0.5),
+            mean_at(Profile::Flat, 0.85, 0.93),
+        );
         println!("{shape:?}: centre/rim bubble {bubble:?}, smooth {smooth:?}, flat {flat:?}");
         assert!(bubble.1 > 1.5 * bubble.0);
         assert!(smooth.0 > 2.0 * smooth.1);
@@ -511,21 +583,58 @@ fn bubble_rim_is_brighter_than_centre_and_smooth_the_opposite() {
 #[test]
 fn parses_shapes_and_validates() {
     assert_eq!(Aperture::parse_shape("disc").ok(), Some(Shape::Disc));
-    for (s, n) in [("pentagon", 5), ("Hexagon", 6), ("heptagon", 7), ("octagon", 8), ("nonagon", 9), ("blades:11", 11), ("blades:3", 3)] {
+    for (s, n) in [
+        ("pentagon", 5),
+        ("Hexagon", 6),
+        ("heptagon", 7),
+        ("octagon", 8),
+        ("nonagon", 9),
+        ("blades:11", 11),
+        ("blades:3", 3),
+    ] {
         assert_eq!(Aperture::parse_shape(s).ok(), Some(Shape::Blades(n)), "{s}");
     }
-    for bad in ["", "star", "blades:", "blades:2", "blades:13", "blades:x", "hexagons"] {
-        assert!(matches!(Aperture::parse_shape(bad), Err(Error::InvalidOption(_))), "{bad:?} accepted");
+    for bad in [
+        "",
+        "star",
+        "blades:",
+        "blades:2",
+        "blades:13",
+        "blades:x",
+        "hexagons",
+    ] {
+        assert!(
+            matches!(Aperture::parse_shape(bad), Err(Error::InvalidOption(_))),
+            "{bad:?} accepted"
+        );
     }
     assert!(Aperture::default().validate().is_ok());
     for bad in [
-        Aperture { curvature: 1.5, ..Default::default() },
-        Aperture { cats_eye: -0.1, ..Default::default() },
-        Aperture { rotation_deg: f32::NAN, ..Default::default() },
-        Aperture { shape: Shape::Blades(2), ..Default::default() },
-        Aperture { curvature: f32::NAN, ..Default::default() },
+        Aperture {
+            curvature: 1.5,
+            ..Default::default()
+        },
+        Aperture {
+            cats_eye: -0.1,
+            ..Default::default()
+        },
+        Aperture {
+            rotation_deg: f32::NAN,
+            ..Default::default()
+        },
+        Aperture {
+            shape: Shape::Blades(2),
+            ..Default::default()
+        },
+        Aperture {
+            curvature: f32::NAN,
+            ..Default::default()
+        },
     ] {
-        assert!(matches!(bad.validate(), Err(Error::InvalidOption(_))), "{bad:?} accepted");
+        assert!(
+            matches!(bad.validate(), Err(Error::InvalidOption(_))),
+            "{bad:?} accepted"
+        );
     }
     assert!(matches!(Profile::parse("bubble"), Ok(Profile::Bubble)));
     assert!(Profile::parse("round").is_err());

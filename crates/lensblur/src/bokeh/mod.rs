@@ -64,7 +64,11 @@ pub fn blur_planes(
 ) -> Vec<Vec<f32>> {
     let (w, h) = (width, height);
     for p in planes {
-        assert_eq!(p.len(), w * h, "blur_planes: plane size differs from width × height");
+        assert_eq!(
+            p.len(),
+            w * h,
+            "blur_planes: plane size differs from width × height"
+        );
     }
     let r = if radius.is_finite() { radius } else { 0.0 };
     if r < 0.5 || w == 0 || h == 0 || planes.is_empty() {
@@ -114,7 +118,11 @@ pub fn blur_planes(
 /// `o = num / den` (0 where no kernel weight falls inside the image).
 fn normalise(o: &mut [f32], num: &[f32], den: &[f64]) {
     for ((o, &n), &d) in o.iter_mut().zip(num).zip(den) {
-        *o = if d > 1e-12 { (n as f64 / d) as f32 } else { 0.0 };
+        *o = if d > 1e-12 {
+            (n as f64 / d) as f32
+        } else {
+            0.0
+        };
     }
 }
 
