@@ -17,7 +17,7 @@
 //! borders are neither darkened nor filled with mirrored content.
 //!
 //! Cat's eye: the kernel depends on the frame position. Kernels are built on a grid of nodes spaced
-//! so that neighbouring nodes' outlines differ by ≤ ½ px, and each output pixel gathers with the
+//! so that neighbouring nodes' outlines differ by ≤ 1 px (less on small kernels), and each output pixel gathers with the
 //! bilinear blend of its four nodes' kernels (numerators and weights blended, then divided). Box
 //! coverage is linear in an edge's position within a pixel, so the blend is close to the exact
 //! per-pixel kernel and the kernel varies continuously: no seams. It costs 4 gathers per pixel.
@@ -82,25 +82,27 @@ pub fn blur_planes(
         .collect();
     let np = planes.len();
     let mut outs = vec![vec![0.0f32; w * h]; np];
-    // Row `y` of every output plane, so rows can be filled in parallel.
-    let mut rows: Vec<Vec<&mut [f32]>> = (0..h).map(|_| Vec::with_capacity(np)).collect();
-    for o in outs.iter_mut() {
-        for (row, chunk) in rows.iter_mut().zip(o.chunks_mut(w)) {
-            row.push(chunk);
-        }
-    }
     if aperture.is_uniform() {
+        // One plane at a time: the 2r + 1 prefix rows a row reads stay in cache.
         let gk = GatherKernel::new(&aperture.kernel(r).mirrored());
-        rows.into_par_iter().enumerate().for_each_init(
-            || Scratch::new(np, w),
-            |sc, (y, mut out_rows)| {
-                gather_row(&gk, y, 0, w, w, h, &prepared, &mut sc.num, &mut sc.den);
-                for (o, num) in out_rows.iter_mut().zip(&sc.num) {
-                    normalise(o, &num[..w], &sc.den[..w]);
-                }
-            },
-        );
+        for (out, plane) in outs.iter_mut().zip(prepared.chunks(1)) {
+            out.par_chunks_mut(w).enumerate().for_each_init(
+                || Scratch::new(1, w),
+                |sc, (y, o)| {
+                    gather_row(&gk, y, 0, w, w, h, plane, &mut sc.num, &mut sc.den);
+                    normalise(o, &sc.num[0][..w], &sc.den[..w]);
+                },
+            );
+        }
     } else {
+        // Row `y` of every output plane, so rows can be filled in parallel; all planes per row
+        // share the node blending.
+        let mut rows: Vec<Vec<&mut [f32]>> = (0..h).map(|_| Vec::with_capacity(np)).collect();
+        for o in outs.iter_mut() {
+            for (row, chunk) in rows.iter_mut().zip(o.chunks_mut(w)) {
+                row.push(chunk);
+            }
+        }
         let grid = NodeGrid::new(aperture, r, w, h);
         rows.into_par_iter().enumerate().for_each_init(
             || (Scratch::new(np, w), Scratch::new(np, w)),
@@ -287,16 +289,21 @@ struct NodeGrid {
 }
 
 impl NodeGrid {
-    /// Largest change of the clip discs' displacement between neighbouring nodes, pixels.
-    const MAX_NODE_SHIFT: f64 = 0.5;
+    /// Largest change of the clip discs' displacement between neighbouring nodes, as a fraction
+    /// of the vertex radius, and its bounds in pixels: 1 px on large kernels (the blend of two rims
+    /// 1 px apart is the rim in between, box coverage being linear in the edge position), less on
+    /// small ones, where a pixel is a larger share of the kernel.
+    const NODE_SHIFT: (f64, f64, f64) = (0.05, 0.25, 1.0);
     /// Cap on the number of node kernels (memory and build time on huge images).
     const MAX_NODES: usize = 16_384;
 
     fn new(ap: &Aperture, r: f32, w: usize, h: usize) -> Self {
         let half_diag = 0.5 * ((w * w + h * h) as f64).sqrt();
-        let slope = CATS_EYE_MAX * ap.cats_eye.clamp(0.0, 1.0) as f64 * ap.vertex_radius(r)
-            / half_diag.max(1.0);
-        let mut step = ((Self::MAX_NODE_SHIFT / slope.max(1e-9)).floor() as usize).clamp(2, 4096);
+        let rc = ap.vertex_radius(r);
+        let slope = CATS_EYE_MAX * ap.cats_eye.clamp(0.0, 1.0) as f64 * rc / half_diag.max(1.0);
+        let (frac, min, max) = Self::NODE_SHIFT;
+        let shift = (frac * rc).clamp(min, max);
+        let mut step = ((shift / slope.max(1e-9)).floor() as usize).clamp(2, 4096);
         let count = |s: usize| ((w - 1).div_ceil(s) + 1) * ((h - 1).div_ceil(s) + 1);
         while count(step) > Self::MAX_NODES {
             step += 1;
