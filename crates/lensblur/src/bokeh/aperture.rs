@@ -162,7 +162,7 @@ impl Aperture {
 
     /// True when the kernel is the same everywhere (no cat's eye).
     pub fn is_uniform(&self) -> bool {
-        !(self.cats_eye > 0.0)
+        self.cats() == 0.0
     }
 
     /// Vertex radius `R_c` (circumradius) for blur radius `radius`: the shape's area is `π·radius²`.
@@ -268,7 +268,8 @@ impl Aperture {
         }
     }
 
-    fn cats(&self) -> f64 {
+    /// The cat's eye strength, clamped to 0–1 (NaN → 0).
+    pub(crate) fn cats(&self) -> f64 {
         if self.cats_eye.is_finite() {
             self.cats_eye.clamp(0.0, 1.0) as f64
         } else {

@@ -300,7 +300,7 @@ impl NodeGrid {
     fn new(ap: &Aperture, r: f32, w: usize, h: usize) -> Self {
         let half_diag = 0.5 * ((w * w + h * h) as f64).sqrt();
         let rc = ap.vertex_radius(r);
-        let slope = CATS_EYE_MAX * ap.cats_eye.clamp(0.0, 1.0) as f64 * rc / half_diag.max(1.0);
+        let slope = CATS_EYE_MAX * ap.cats() * rc / half_diag.max(1.0);
         let (frac, min, max) = Self::NODE_SHIFT;
         let shift = (frac * rc).clamp(min, max);
         let mut step = ((shift / slope.max(1e-9)).floor() as usize).clamp(2, 4096);
