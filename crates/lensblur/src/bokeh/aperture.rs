@@ -5,9 +5,12 @@
 //! cat's eye — so each horizontal line meets it in one interval `[lo(y), hi(y)]`. A kernel row
 //! (strip `[dy−½, dy+½]`) is cut into sub-rows where the outline runs sideways by more than ~⅔ px;
 //! each sub-row becomes one span `[L, R]` whose width is the sub-row's exact area divided by its
-//! height and whose centre is the area's horizontal centroid (both integrated numerically, 12
-//! midpoint samples per sub-row; discs use the closed-form area integral). Row sums are therefore the
-//! shape's area, and edges are anti-aliased by box coverage to within ~0.1 of a pixel's area.
+//! height and whose centre is the area's horizontal centroid (both integrated numerically: 12
+//! midpoint samples per piece between the corners' heights, exact for straight blades; discs use the
+//! closed-form area integral). Kernel totals match the shape's area to ≤ 5e-5 (relative, measured
+//! over 3–12 blades, curvature 0–1, r 0.8–60), and each pixel's weight is within 0.07 of the peak
+//! weight of its exact pixel/shape intersection area (measured; rows with a steep rim are where the
+//! box spans err). Kernels below r = 8 px get denser sub-rows, since each pixel matters more there.
 //!
 //! Radial profiles are sums of nested, scaled copies of the shape with (possibly negative) weights.
 
