@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lensblur::bokeh::{Aperture, Profile, Shape};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -97,6 +98,21 @@ pub struct BlurArgs {
     /// Highlight boost 0-1: how strongly bright lights bloom into bokeh balls.
     #[arg(long, default_value_t = 0.5, value_parser = parse_unit)]
     pub highlights: f32,
+    /// Aperture shape: disc, pentagon, hexagon, heptagon, octagon, nonagon or blades:N (N = 3-12).
+    #[arg(long, default_value = "disc", value_parser = parse_aperture)]
+    pub aperture: Shape,
+    /// Aperture rotation in degrees, counter-clockwise (0 = a blade vertex points up).
+    #[arg(long, default_value_t = 0.0, value_name = "DEG", allow_hyphen_values = true, value_parser = parse_angle)]
+    pub aperture_rotation: f32,
+    /// Blade curvature 0-1 (0 = straight blades, 1 = round).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_unit)]
+    pub aperture_curvature: f32,
+    /// Cat's eye 0-1: bokeh balls squeezed into lemons toward the frame corners, as fast lenses do.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_unit)]
+    pub cats_eye: f32,
+    /// Brightness across a bokeh ball: flat, smooth (soft rim) or bubble (bright "soap bubble" rim).
+    #[arg(long, default_value = "flat", value_parser = parse_profile)]
+    pub bokeh_profile: Profile,
     /// Output format [default: from the output extension, else the input's].
     #[arg(short, long, value_enum)]
     pub format: Option<FormatArg>,
@@ -122,6 +138,19 @@ pub struct BlurArgs {
     /// Focus point X,Y as fractions of width and height (with --depth) [default: the subject].
     #[arg(long, value_name = "X,Y", requires = "depth", value_parser = parse_focus)]
     pub focus: Option<(f32, f32)>,
+}
+
+impl BlurArgs {
+    /// The aperture the options describe.
+    pub fn aperture(&self) -> Aperture {
+        Aperture {
+            shape: self.aperture,
+            rotation_deg: self.aperture_rotation,
+            curvature: self.aperture_curvature,
+            cats_eye: self.cats_eye,
+            profile: self.bokeh_profile,
+        }
+    }
 }
 
 /// `lensblur matte`.
@@ -206,6 +235,21 @@ fn parse_focus(s: &str) -> Result<(f32, f32), String> {
     Ok((p(x)?, p(y)?))
 }
 
+fn parse_aperture(s: &str) -> Result<Shape, String> {
+    Aperture::parse_shape(s).map_err(|e| e.to_string())
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    Profile::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_angle(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not an angle in degrees")),
+    }
+}
+
 fn parse_unit(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=1.0).contains(&v) {
@@ -238,6 +282,53 @@ mod tests {
         assert!(Cli::try_parse_from(["lensblur", "blur", "a.jpg", "-s", "101"]).is_err());
         assert!(Cli::try_parse_from(["lensblur", "blur", "a.jpg", "--quality", "0"]).is_err());
         assert!(Cli::try_parse_from(["lensblur", "blur"]).is_err());
+    }
+
+    #[test]
+    fn parses_aperture_options() {
+        let cli = Cli::try_parse_from([
+            "lensblur",
+            "blur",
+            "a.jpg",
+            "--aperture",
+            "blades:9",
+            "--aperture-rotation",
+            "-15",
+            "--aperture-curvature",
+            "0.5",
+            "--cats-eye",
+            "0.7",
+            "--bokeh-profile",
+            "bubble",
+        ]);
+        let Ok(Cli {
+            command: Command::Blur(b),
+            ..
+        }) = cli
+        else {
+            panic!("parse failed: {cli:?}");
+        };
+        let a = b.aperture();
+        assert_eq!(a.shape, Shape::Blades(9));
+        assert_eq!(a.rotation_deg, -15.0);
+        assert_eq!(a.curvature, 0.5);
+        assert_eq!(a.cats_eye, 0.7);
+        assert_eq!(a.profile, Profile::Bubble);
+        let hex = Cli::try_parse_from(["lensblur", "blur", "a.jpg", "--aperture", "hexagon"]);
+        assert!(
+            matches!(hex, Ok(Cli { command: Command::Blur(b), .. }) if b.aperture == Shape::Blades(6))
+        );
+        for bad in [
+            ["--aperture", "blades:2"],
+            ["--aperture", "star"],
+            ["--aperture-curvature", "1.5"],
+            ["--cats-eye", "-0.1"],
+            ["--bokeh-profile", "donut"],
+            ["--aperture-rotation", "nan"],
+        ] {
+            let r = Cli::try_parse_from(["lensblur", "blur", "a.jpg", bad[0], bad[1]]);
+            assert!(r.is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

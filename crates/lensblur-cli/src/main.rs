@@ -521,6 +521,7 @@ fn process_one(
                         Some((x, y)) => lensblur::depth::Focus::Point { x, y },
                         None => lensblur::depth::Focus::Subject,
                     },
+                    aperture: b.aperture(),
                 },
             )?;
             timings.push(("render", t.elapsed()));

@@ -8,9 +8,10 @@
 //! `LOOK_K=n` forces the working factor. `MATTE`: `none` (all background), `ellipse` (centred, soft edge), `trimap:PATH` (Oxford-IIIT pets:
 //! 1 = subject, 2 = background, 3 = border → 0.5) or `alpha:PATH` (grey alpha PNG). `CROP`: `x,y,w,h`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lensblur::bokeh::disc_blur;
+use lensblur::bokeh::{blur, Aperture, Profile, Shape};
 use lensblur::buffer::{Plane, RgbPlanes};
 use lensblur::coc::blur_radius_px;
 use lensblur::color::{planes_to_linear, planes_to_srgb};
@@ -26,31 +27,6 @@ fn main() -> AnyResult<()> {
     bench()
 }
 
-/// A 12 MP test scene: smooth gradients, texture, scattered small lights; a soft elliptical subject.
-fn scene(w: usize, h: usize) -> (RgbPlanes, Plane) {
-    let mut img = RgbPlanes::new(w, h, 0.0);
-    let mut alpha = Plane::new(w, h, 0.0);
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    for y in 0..h {
-        for x in 0..w {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let n = (s >> 40) as f32 / (1u64 << 24) as f32;
-            let i = y * w + x;
-            let light = (x % 97 < 3 && y % 89 < 3) as u8 as f32;
-            img.c[0][i] = (0.3 * x as f32 / w as f32 + 0.2 * n + light).min(1.0);
-            img.c[1][i] = (0.4 * y as f32 / h as f32 + 0.1 * n + light).min(1.0);
-            img.c[2][i] = (0.2 + 0.1 * n + light).min(1.0);
-            let dx = (x as f32 - 0.5 * w as f32) / (0.2 * w as f32);
-            let dy = (y as f32 - 0.55 * h as f32) / (0.35 * h as f32);
-            let d = (dx * dx + dy * dy).sqrt();
-            alpha.data[i] = ((1.0 - d) * 40.0).clamp(0.0, 1.0);
-        }
-    }
-    (img, alpha)
-}
-
 fn time_it<F: FnMut()>(mut f: F, reps: usize) -> Duration {
     f(); // warm-up: page faults, thread start
     let mut best = Duration::MAX;
@@ -62,73 +38,119 @@ fn time_it<F: FnMut()>(mut f: F, reps: usize) -> Duration {
     best
 }
 
+/// The apertures the benchmark compares (name, aperture).
+fn bench_apertures() -> Vec<(&'static str, Aperture)> {
+    let poly = |n: u8, curvature: f32| Aperture {
+        shape: Shape::Blades(n),
+        curvature,
+        ..Default::default()
+    };
+    vec![
+        ("disc", Aperture::default()),
+        ("hexagon", poly(6, 0.0)),
+        ("9 blades, curvature 0.5", poly(9, 0.5)),
+        (
+            "disc, cat's eye 1",
+            Aperture {
+                cats_eye: 1.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "hexagon, cat's eye 1",
+            Aperture {
+                cats_eye: 1.0,
+                ..poly(6, 0.0)
+            },
+        ),
+        (
+            "disc, bubble",
+            Aperture {
+                profile: Profile::Bubble,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
 fn bench() -> AnyResult<()> {
-    let (w, h) = (4000usize, 3000usize);
-    let (img, alpha) = scene(w, h);
-    println!("render_linear on {w}x{h} (12 MP), best of 3; F = image, elliptical soft matte");
-    println!("| strength | radius px | k | working px | working r | 1 thread | 2 threads |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let pools: Vec<rayon::ThreadPool> = [1, 2]
         .iter()
         .map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build())
         .collect::<Result<_, _>>()?;
-    for strength in [5.0f32, 15.0, 30.0, 50.0, 80.0, 100.0] {
+    // A real photo (street lights, foliage) upscaled to 12 MP, with a soft elliptical subject.
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/scenes/1.jpg");
+    let src = load_linear(&photo.to_string_lossy())?;
+    let (w, h) = (4330usize, 2771usize);
+    let img = lensblur::resample::resize_rgb(&src, w, h);
+    let alpha = load_matte("ellipse", w, h)?;
+    let reps = 3;
+    println!(
+        "render_linear on {} upscaled to {w}x{h} ({:.1} MP), 2 threads, best of {reps} (interleaved); \
+         ratio = time / disc time at the same strength",
+        photo.display(),
+        (w * h) as f64 / 1e6
+    );
+    println!("| aperture | strength | radius px | k | working r | spans | 2 threads | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let aps = bench_apertures();
+    for strength in [50.0f32, 100.0] {
         let radius = blur_radius_px(strength, w, h);
         let k = working_factor(radius, w, h);
-        let params = RenderParams {
-            radius,
-            highlights: 0.5,
-        };
-        let times: Vec<Duration> = pools
-            .iter()
-            .map(|p| {
-                p.install(|| {
-                    time_it(
-                        || {
-                            std::hint::black_box(render_linear(&img, &img, &alpha, &params));
-                        },
-                        3,
-                    )
-                })
-            })
-            .collect();
-        println!(
-            "| {strength} | {radius:.1} | {k} | {}x{} | {:.1} | {:.0} ms | {:.0} ms |",
-            w.div_ceil(k),
-            h.div_ceil(k),
-            radius / k as f32,
-            times[0].as_secs_f64() * 1e3,
-            times[1].as_secs_f64() * 1e3
-        );
+        let mut best = vec![Duration::MAX; aps.len()];
+        for _ in 0..=reps {
+            for (b, (_, ap)) in best.iter_mut().zip(&aps) {
+                let params = RenderParams {
+                    radius,
+                    highlights: 0.5,
+                    aperture: ap.clone(),
+                };
+                let t = Instant::now();
+                pools[1]
+                    .install(|| std::hint::black_box(render_linear(&img, &img, &alpha, &params)));
+                *b = (*b).min(t.elapsed());
+            }
+        }
+        for ((name, ap), t) in aps.iter().zip(&best) {
+            println!(
+                "| {name} | {strength} | {radius:.1} | {k} | {:.1} | {} | {:.0} ms | {:.2} |",
+                radius / k as f32,
+                ap.kernel(radius / k as f32).spans.len(),
+                t.as_secs_f64() * 1e3,
+                t.as_secs_f64() / best[0].as_secs_f64()
+            );
+        }
     }
 
-    // Raw disc_blur at full resolution: cost grows linearly with r, not with r².
+    // The blur alone at full resolution: cost grows linearly with r, not with r².
     let (sw, sh) = (1600usize, 1200usize);
     let small = lensblur::resample::resize_rgb(&img, sw, sh);
-    println!("\ndisc_blur alone at full resolution on {sw}x{sh} (1.9 MP), best of 3");
-    println!("| radius | spans | 1 thread | 2 threads | ns / px / span (1 thr) |");
-    println!("|---:|---:|---:|---:|---:|");
-    for r in [4.0f32, 8.0, 16.0, 32.0, 64.0] {
-        let spans = lensblur::bokeh::DiscKernel::new(r).spans.len();
-        let times: Vec<Duration> = pools
-            .iter()
-            .map(|p| {
-                p.install(|| {
-                    time_it(
-                        || {
-                            std::hint::black_box(disc_blur(&small, r));
-                        },
-                        3,
-                    )
+    println!("\nblur alone at full resolution on {sw}x{sh} (1.9 MP, 3 planes), best of {reps}");
+    println!("| aperture | radius | spans | 1 thread | 2 threads | ns / px / span (1 thr) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, ap) in aps.iter().take(3) {
+        for r in [8.0f32, 16.0, 32.0, 64.0] {
+            let spans = ap.kernel(r).spans.len();
+            let times: Vec<Duration> = pools
+                .iter()
+                .map(|p| {
+                    p.install(|| {
+                        time_it(
+                            || {
+                                std::hint::black_box(blur(&small, r, ap));
+                            },
+                            reps,
+                        )
+                    })
                 })
-            })
-            .collect();
-        println!(
-            "| {r} | {spans} | {:.0} ms | {:.0} ms | {:.2} |",
-            times[0].as_secs_f64() * 1e3,
-            times[1].as_secs_f64() * 1e3,
-            times[0].as_secs_f64() * 1e9 / (sw * sh * 3 * spans) as f64
-        );
+                .collect();
+            println!(
+                "| {name} | {r} | {spans} | {:.0} ms | {:.0} ms | {:.2} |",
+                times[0].as_secs_f64() * 1e3,
+                times[1].as_secs_f64() * 1e3,
+                times[0].as_secs_f64() * 1e9 / (sw * sh * 3 * spans) as f64
+            );
+        }
     }
     Ok(())
 }
@@ -187,12 +209,51 @@ fn load_matte(spec: &str, w: usize, h: usize) -> AnyResult<Plane> {
     Ok(Plane::from_vec(w, h, data))
 }
 
+/// `LOOK_APERTURE=SHAPE[,ROTATION[,CURVATURE[,CATS_EYE[,PROFILE]]]]`, e.g. `blades:9,0,0.5,0,flat`.
+fn look_aperture() -> AnyResult<Aperture> {
+    let Ok(spec) = std::env::var("LOOK_APERTURE") else {
+        return Ok(Aperture::default());
+    };
+    let f: Vec<&str> = spec.split(',').collect();
+    let num = |i: usize| f.get(i).map_or(Ok(0.0), |s| s.parse::<f32>());
+    let ap = Aperture {
+        shape: Aperture::parse_shape(f[0])?,
+        rotation_deg: num(1)?,
+        curvature: num(2)?,
+        cats_eye: num(3)?,
+        profile: f.get(4).map_or(Ok(Profile::Flat), |p| Profile::parse(p))?,
+    };
+    ap.validate()?;
+    Ok(ap)
+}
+
+/// `WxH`: a black frame with a grid of single-pixel lights of a few colours (sRGB-linear ≤ 1).
+fn light_grid(size: &str) -> AnyResult<RgbPlanes> {
+    let (w, h) = size.split_once('x').ok_or("grid:WxH")?;
+    let (w, h): (usize, usize) = (w.parse()?, h.parse()?);
+    let mut img = RgbPlanes::new(w, h, 0.0);
+    let step = (w.max(h) / 12).max(8);
+    for (n, y) in (step / 2..h).step_by(step).enumerate() {
+        for (m, x) in (step / 2..w).step_by(step).enumerate() {
+            let c = [[1.0, 1.0, 1.0], [1.0, 0.6, 0.2], [0.3, 0.6, 1.0]][(n + m) % 3];
+            for (ch, v) in c.iter().enumerate() {
+                img.c[ch][y * w + x] = *v;
+            }
+        }
+    }
+    Ok(img)
+}
+
 fn look(args: &[String]) -> AnyResult<()> {
     let [input, output, strength, rest @ ..] = args else {
         return Err("look IN OUT STRENGTH [MATTE] [HIGHLIGHTS] [CROP]".into());
     };
-    let lin = load_linear(input)?;
+    let lin = match input.strip_prefix("grid:") {
+        Some(size) => light_grid(size)?,
+        None => load_linear(input)?,
+    };
     let (w, h) = (lin.width, lin.height);
+    let aperture = look_aperture()?;
     let alpha = load_matte(rest.first().map_or("ellipse", String::as_str), w, h)?;
     let highlights: f32 = rest.get(1).map_or(Ok(0.5), |s| s.parse())?;
     let radius = blur_radius_px(strength.parse()?, w, h);
@@ -202,8 +263,29 @@ fn look(args: &[String]) -> AnyResult<()> {
         Err(_) => working_factor(radius, w, h),
     };
     let t = Instant::now();
-    let out =
-        render_linear_with_factor(&lin, &lin, &alpha, &RenderParams { radius, highlights }, k);
+    let out = if input.starts_with("grid:") {
+        // Point lights: the raw aperture blur at full resolution, radius = STRENGTH pixels, scaled
+        // so that a flat ball shows at 0.8.
+        let r: f32 = strength.parse()?;
+        let mut out = blur(&lin, r, &aperture);
+        let gain = 0.8 * std::f32::consts::PI * r * r;
+        for v in out.c.iter_mut().flatten() {
+            *v *= gain;
+        }
+        out
+    } else {
+        render_linear_with_factor(
+            &lin,
+            &lin,
+            &alpha,
+            &RenderParams {
+                radius,
+                highlights,
+                aperture,
+            },
+            k,
+        )
+    };
     eprintln!(
         "{w}x{h}: radius {radius:.1} px (k = {k}), {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3

@@ -15,7 +15,7 @@
 //!    to `1 + 12·highlights` at 1.0, so small lights bloom into bright bokeh balls; after blurring the
 //!    exact inverse of that curve is applied (with a soft shoulder above it). A flat region therefore
 //!    comes back unchanged, while light spread thin by the blur keeps its boosted energy — no hard clip.
-//! 3. **Bokeh** ([`crate::bokeh::disc_blur`]) at a reduced resolution: the working grid is the image
+//! 3. **Bokeh** ([`crate::bokeh::blur`], any [`Aperture`]) at a reduced resolution: the working grid is the image
 //!    downscaled by an integer factor `k` ([`working_factor`]: blur cost O(r·N/k³) kept within a
 //!    budget, working radius ≥ [`MIN_WORKING_RADIUS`]). The result is upsampled bilinearly; the
 //!    blurred plate is smooth enough that no blockiness survives (tested against the
@@ -27,7 +27,7 @@
 
 use rayon::prelude::*;
 
-use crate::bokeh::disc_blur;
+use crate::bokeh::{blur, Aperture};
 
 mod layered;
 use crate::buffer::{Plane, RgbPlanes};
@@ -39,6 +39,8 @@ pub struct RenderParams {
     pub radius: f32,
     /// Highlight boost 0–1 (0 = none).
     pub highlights: f32,
+    /// Aperture shape, cat's eye and profile.
+    pub aperture: Aperture,
 }
 
 /// Smallest disc radius, in working pixels, the reduced-resolution path may use. Only small blurs
@@ -215,7 +217,7 @@ pub fn render_linear_with_factor(
     let k = k.clamp(1, w.max(h));
     let hl = Highlights::new(params.highlights);
     let plate = build_plate(image, foreground, alpha, k, &hl);
-    let mut bokeh = disc_blur(&plate, radius / k as f32);
+    let mut bokeh = blur(&plate, radius / k as f32, &params.aperture);
     if hl.enabled() {
         tone_map(&mut bokeh, &hl);
     }
@@ -224,7 +226,8 @@ pub fn render_linear_with_factor(
 
 /// Renders with a per-pixel signed circle-of-confusion map `coc` (full-resolution pixels, negative
 /// behind the focal plane, positive in front), depth-ordered: see [`layered`]. `params.radius` is
-/// not used (the map holds the radii).
+/// not used (the map holds the radii). The aperture's shape and profile apply; its cat's eye does
+/// not (one kernel per radius here, not per frame position).
 ///
 /// # Panics
 /// If the inputs differ in size (a programming error; the pipeline checks user input).
@@ -245,14 +248,15 @@ pub fn render_linear_depth(
             && coc.height == h,
         "render_linear_depth: input sizes differ"
     );
-    layered::render_layered(
-        image,
-        foreground,
-        alpha,
-        coc,
-        params.highlights,
-        &layered::disc_spans,
-    )
+    layered::render_layered(image, foreground, alpha, coc, params.highlights, &|r| {
+        params
+            .aperture
+            .kernel(r)
+            .spans
+            .iter()
+            .map(|s| (s.dy, s.lo as f32, s.hi as f32, s.weight as f32))
+            .collect()
+    })
 }
 
 /// `α′·F + (1−α′)·B` with a full-resolution `B`.

@@ -5,8 +5,8 @@
 //! 1. [`analyse`] (expensive, once per photo): the subject matte — a salient-object model at its input
 //!    size, refined at full resolution — and the foreground colour.
 //! 2. [`render`] (cheap, per strength): a background plate with the subject filled in from its
-//!    surroundings, disc-aperture bokeh in linear light with highlight boost, then
-//!    `α·F + (1−α)·bokeh`.
+//!    surroundings, aperture-shaped bokeh (disc or polygon, cat's eye, profiles) in linear light with
+//!    highlight boost, then `α·F + (1−α)·bokeh`.
 //!
 //! Colour: inputs and outputs are sRGB-encoded; blurring and compositing happen in linear light.
 //!

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::bokeh::Aperture;
 use crate::buffer::{Plane, RgbPlanes};
 use crate::coc::{blur_radius_px, coc_map};
 use crate::color::{planes_to_linear, planes_to_srgb_in_place};
@@ -146,6 +147,8 @@ pub struct RenderOptions {
     pub grain: Grain,
     /// Focal plane, used when the analysis has depth. Default: the subject.
     pub focus: Focus,
+    /// Aperture: shape (disc, polygon), rotation, blade curvature, cat's eye, profile. Default: disc.
+    pub aperture: Aperture,
 }
 
 impl Default for RenderOptions {
@@ -156,6 +159,7 @@ impl Default for RenderOptions {
             force: false,
             grain: Grain::Auto,
             focus: Focus::Subject,
+            aperture: Aperture::default(),
         }
     }
 }
@@ -189,6 +193,7 @@ impl RenderOptions {
                 )));
             }
         }
+        self.aperture.validate()?;
         Ok(())
     }
 }
@@ -262,6 +267,7 @@ pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Resul
     let params = RenderParams {
         radius: blur_radius_px(opts.strength, w, h),
         highlights: opts.highlights,
+        aperture: opts.aperture.clone(),
     };
     let alpha = &analysis.alpha;
     let grain = opts.grain.model(&analysis.noise);

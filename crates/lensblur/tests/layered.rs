@@ -171,16 +171,19 @@ fn layer(w: usize, h: usize, coc: f32, f: impl Fn(usize, usize) -> Option<[f32; 
     Layer { rgb, a, coc }
 }
 
-const PARAMS: RenderParams = RenderParams {
-    radius: 0.0,
-    highlights: 0.0,
-};
+fn params() -> RenderParams {
+    RenderParams {
+        radius: 0.0,
+        highlights: 0.0,
+        aperture: Default::default(),
+    }
+}
 
 fn fast(layers: &[Layer]) -> RgbPlanes {
     let (img, coc) = flatten(layers);
     let (w, h) = (img.width, img.height);
     let alpha = Plane::new(w, h, 0.0);
-    render_linear_depth(&img, &img, &alpha, &coc, &PARAMS)
+    render_linear_depth(&img, &img, &alpha, &coc, &params())
 }
 
 #[test]
@@ -199,26 +202,47 @@ fn points_of_light_on_one_plane_match_the_reference() {
 
 #[test]
 fn one_plane_matches_the_uniform_renderer() {
+    use lensblur::bokeh::{Aperture, Profile, Shape};
     let (w, h) = (120, 90);
     let l = layer(w, h, -9.0, |x, y| {
-        let v = noise(x / 3, y / 3, 5);
+        let v = if noise(x, y, 3) > 0.99 {
+            1.0
+        } else {
+            noise(x / 3, y / 3, 5) * 0.3
+        };
         Some([v, 1.0 - v, (x + y) as f32 / 210.0])
     });
     let (img, coc) = flatten(std::slice::from_ref(&l));
     let alpha = Plane::new(w, h, 0.0);
-    let layered = render_linear_depth(&img, &img, &alpha, &coc, &PARAMS);
-    let uniform = render_linear(
-        &img,
-        &img,
-        &alpha,
-        &RenderParams {
+    let apertures = [
+        Aperture::default(),
+        Aperture {
+            shape: Shape::Blades(6),
+            rotation_deg: 15.0,
+            ..Default::default()
+        },
+        Aperture {
+            shape: Shape::Blades(9),
+            curvature: 0.5,
+            profile: Profile::Bubble,
+            ..Default::default()
+        },
+    ];
+    for aperture in apertures {
+        let p = RenderParams {
             radius: 9.0,
             highlights: 0.0,
-        },
-    );
-    let p = psnr(&layered, &uniform, 0);
-    println!("layered vs uniform, r = 9: {p:.1} dB");
-    assert!(p >= 40.0, "{p:.1} dB");
+            aperture,
+        };
+        let layered = render_linear_depth(&img, &img, &alpha, &coc, &p);
+        let uniform = render_linear(&img, &img, &alpha, &p);
+        let db = psnr(&layered, &uniform, 0);
+        println!(
+            "layered vs uniform, r = 9, {:?}: {db:.1} dB",
+            p.aperture.shape
+        );
+        assert!(db >= 40.0, "{:?}: {db:.1} dB", p.aperture);
+    }
 }
 
 #[test]
@@ -291,7 +315,7 @@ fn ground_plane_has_no_seams_between_slices() {
         }
     }
     let alpha = Plane::new(w, h, 0.0);
-    let out = render_linear_depth(&img, &img, &alpha, &coc, &PARAMS);
+    let out = render_linear_depth(&img, &img, &alpha, &coc, &params());
     // Away from the top/bottom borders the result must follow the linear ramp closely, with no step
     // between neighbouring rows bigger than the ramp's own slope allows.
     let slope = 0.3 / (h - 1) as f32;
@@ -349,7 +373,7 @@ fn near_blur_covers_the_sharp_subject_partially() {
             }
         }
     }
-    let out = render_linear_depth(&img, &img, &alpha, &coc, &PARAMS);
+    let out = render_linear_depth(&img, &img, &alpha, &coc, &params());
     let at = |x: usize| out.c[0][30 * w + x];
     // Bar light spills over the subject 3–5 px from the bar...
     assert!(at(44) > 0.05, "no partial occlusion: {}", at(44));

@@ -144,6 +144,7 @@ fn reduced_resolution_path_matches_full_resolution_reference() {
                 &RenderParams {
                     radius: r,
                     highlights: 0.0,
+                    aperture: Default::default(),
                 },
                 k,
             );
@@ -269,6 +270,7 @@ fn reduced_path_keeps_bokeh_rims_sharp() {
         let params = RenderParams {
             radius: r,
             highlights: 0.0,
+            aperture: Default::default(),
         };
         let alpha = Plane::new(n, n, 0.0);
         let fast = render_linear_with_factor(&img, &img, &alpha, &params, k);
@@ -324,6 +326,7 @@ fn energy_preserved_and_borders_not_darkened() {
             &RenderParams {
                 radius: r,
                 highlights: 0.5,
+                aperture: Default::default(),
             },
         );
         let worst = out
@@ -396,6 +399,7 @@ fn no_halo_around_subject() {
         let params = RenderParams {
             radius: r,
             highlights: 0.0,
+            aperture: Default::default(),
         };
         let out = render_linear(&img, &fg, &alpha, &params);
         // Naive: blur everything, then composite the same way.
@@ -432,6 +436,7 @@ fn subject_pixels_unchanged() {
                 &RenderParams {
                     radius: r,
                     highlights: hl,
+                    aperture: Default::default(),
                 },
             );
             let mut n = 0;
@@ -523,6 +528,7 @@ fn highlights_bloom_into_brighter_discs_and_stay_in_range() {
             &RenderParams {
                 radius: 12.0,
                 highlights: hl,
+                aperture: Default::default(),
             },
         )
     };
@@ -558,6 +564,7 @@ fn highlights_bloom_into_brighter_discs_and_stay_in_range() {
         &RenderParams {
             radius: 10.0,
             highlights: 1.0,
+            aperture: Default::default(),
         },
     );
     let max = out.c.iter().flatten().fold(0.0f32, |m, &v| m.max(v));
@@ -576,6 +583,7 @@ fn tiny_radius_is_identity_and_kernel_is_normalised() {
         &RenderParams {
             radius: 0.3,
             highlights: 1.0,
+            aperture: Default::default(),
         },
     );
     assert_eq!(out, img);

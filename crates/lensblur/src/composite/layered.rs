@@ -107,7 +107,8 @@ impl Kernel {
 }
 
 /// The disc's spans (anti-aliased by exact area, see [`crate::bokeh::DiscKernel`]).
-pub(crate) fn disc_spans(radius: f32) -> Vec<(i32, f32, f32, f32)> {
+#[cfg(test)]
+fn disc_spans(radius: f32) -> Vec<(i32, f32, f32, f32)> {
     crate::bokeh::DiscKernel::new(radius)
         .spans
         .iter()
