@@ -494,6 +494,7 @@ fn run_pipeline(
         let _ = tok_tx.send(());
     }
     let (dec_tx, dec_rx) = sync_channel::<Item>(1);
+    let dec_rx = std::sync::Mutex::new(dec_rx);
     let (ana_tx, ana_rx) = sync_channel::<Item>(1);
     let (done_tx, done_rx) = sync_channel::<(Item, Option<Thumbs>)>(jobs);
     let want_thumbs = sheet.is_some();
@@ -530,9 +531,18 @@ fn run_pipeline(
                 }
             }
         });
-        // Analyse: the model, matte refinement and foreground colour.
-        s.spawn(move || {
-            for mut item in dec_rx {
+        // Analyse: the model, matte refinement and foreground colour. Two workers share the one
+        // loaded model when three or more photos are in flight: two inferences side by side use
+        // the cores better than one after another (u2netp scales ~1.6x from 1 to 2 threads).
+        let dec_rx = &dec_rx;
+        for _ in 0..analyse_workers(jobs) {
+            let ana_tx = ana_tx.clone();
+            s.spawn(move || loop {
+                let next = match dec_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                let Ok(mut item) = next else { break };
                 if let Some(photo) = item.photo.as_ref().filter(|_| item.ok()) {
                     match guarded(|| Ok(lensblur::analyse(photo, matter, opts)?)) {
                         Ok(a) => {
@@ -549,8 +559,9 @@ fn run_pipeline(
                 if ana_tx.send(item).is_err() {
                     break;
                 }
-            }
-        });
+            });
+        }
+        drop(ana_tx);
         // Render, encode, write; then free the slot.
         s.spawn(move || {
             for mut item in ana_rx {
@@ -581,6 +592,16 @@ fn run_pipeline(
         }
     });
     progress.finish();
+}
+
+/// Analyse workers for `jobs` photos in flight (see `run_pipeline`). `LENSBLUR_ANALYSE_WORKERS`
+/// overrides it, for the batch benchmark.
+fn analyse_workers(jobs: usize) -> usize {
+    match std::env::var("LENSBLUR_ANALYSE_WORKERS").ok().and_then(|v| v.parse().ok()) {
+        Some(n) if n > 0 => n,
+        _ if jobs >= 3 => 2,
+        _ => 1,
+    }
 }
 
 /// Before/after thumbnails for the contact sheet.
