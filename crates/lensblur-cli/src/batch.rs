@@ -40,7 +40,11 @@ pub const AUTO_JOBS: usize = 3;
 
 /// True when `blur` should run as a batch: a batch option, several inputs, or a folder or glob.
 pub fn wanted(args: &BlurArgs) -> bool {
-    args.batch.any() || args.common.inputs.len() > 1 || args.common.inputs.iter().any(|p| !p.is_file())
+    args.batch.any()
+        || args.common.inputs.len() > 1
+        || args.common.inputs.iter().any(|p| {
+            p.is_dir() || (!p.exists() && p.to_str().is_some_and(inputs::is_glob))
+        })
 }
 
 /// One planned photo.

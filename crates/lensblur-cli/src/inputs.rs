@@ -46,7 +46,7 @@ pub struct Expanded {
 }
 
 /// Characters that make an argument a glob pattern rather than a path.
-fn is_glob(s: &str) -> bool {
+pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
 
