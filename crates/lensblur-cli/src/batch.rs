@@ -35,16 +35,19 @@ use crate::inputs::{self, Candidate};
 use crate::report::{FileRecord, Report, Settings, Status, Timings, Totals};
 use crate::UsageError;
 
-/// Photos in flight when `--jobs` is 0: one per stage, measured best on 2 cores (README, Batch).
-pub const AUTO_JOBS: usize = 3;
+/// Photos in flight when `--jobs` is 0: the next photo decodes and the last one encodes while the
+/// model runs; more adds memory without adding cores (README, Batch).
+pub const AUTO_JOBS: usize = 2;
 
 /// True when `blur` should run as a batch: a batch option, several inputs, or a folder or glob.
 pub fn wanted(args: &BlurArgs) -> bool {
     args.batch.any()
         || args.common.inputs.len() > 1
-        || args.common.inputs.iter().any(|p| {
-            p.is_dir() || (!p.exists() && p.to_str().is_some_and(inputs::is_glob))
-        })
+        || args
+            .common
+            .inputs
+            .iter()
+            .any(|p| p.is_dir() || (!p.exists() && p.to_str().is_some_and(inputs::is_glob)))
 }
 
 /// One planned photo.
@@ -65,7 +68,12 @@ struct Plan {
 }
 
 /// Renders the `--name` template. Placeholders: `{stem}`, `{ext}`, `{in_ext}`, `{strength}`.
-pub fn render_name(template: &str, input: &Path, ext: &str, strength: f32) -> Result<String, String> {
+pub fn render_name(
+    template: &str,
+    input: &Path,
+    ext: &str,
+    strength: f32,
+) -> Result<String, String> {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -122,7 +130,10 @@ fn normalise(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
         return c;
     }
-    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     match (parent.canonicalize(), p.file_name()) {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
@@ -155,27 +166,30 @@ fn plan(args: &BlurArgs) -> Plan {
     let mut planned: Vec<(Candidate, Result<(PathBuf, Format), String>)> = Vec::new();
     for c in expanded.candidates {
         let format = output_format(args, &c.path);
-        let out = render_name(&args.batch.name, &c.path, format.extension(), args.strength).map(|name| {
-            let dir = match &out_dir {
-                Some(root) => {
-                    let rel = c
-                        .path
-                        .parent()
-                        .and_then(|p| p.strip_prefix(&c.base).ok())
-                        .unwrap_or(Path::new(""));
-                    root.join(rel)
-                }
-                None => c.path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            };
-            (dir.join(name), format)
-        });
+        let out =
+            render_name(&args.batch.name, &c.path, format.extension(), args.strength).map(|name| {
+                let dir = match &out_dir {
+                    Some(root) => {
+                        let rel = c
+                            .path
+                            .parent()
+                            .and_then(|p| p.strip_prefix(&c.base).ok())
+                            .unwrap_or(Path::new(""));
+                        root.join(rel)
+                    }
+                    None => c.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                };
+                (dir.join(name), format)
+            });
         planned.push((c, out));
     }
     let inputs: HashSet<PathBuf> = planned.iter().map(|(c, _)| normalise(&c.path)).collect();
     let mut outputs: HashMap<PathBuf, PathBuf> = HashMap::new();
     for (c, out) in &planned {
         if let Ok((o, _)) = out {
-            outputs.entry(normalise(o)).or_insert_with(|| c.path.clone());
+            outputs
+                .entry(normalise(o))
+                .or_insert_with(|| c.path.clone());
         }
     }
     let mut taken: HashMap<PathBuf, PathBuf> = HashMap::new();
@@ -220,7 +234,14 @@ fn plan(args: &BlurArgs) -> Plan {
                 r.status = Status::Skipped;
                 r.reason = Some("output exists (pass --overwrite to redo it)".into());
             } else {
-                todo.push((records.len(), Job { input: c.path.clone(), output, format }));
+                todo.push((
+                    records.len(),
+                    Job {
+                        input: c.path.clone(),
+                        output,
+                        format,
+                    },
+                ));
             }
         }
         records.push(r);
@@ -243,10 +264,14 @@ fn check_usage(args: &BlurArgs) -> anyhow::Result<()> {
         )));
     }
     if b.out_dir.is_some() && args.common.output.is_some() {
-        bail!(UsageError("give either -o DIR or --out-dir, not both".into()));
+        bail!(UsageError(
+            "give either -o DIR or --out-dir, not both".into()
+        ));
     }
     if args.save_matte.is_some() {
-        bail!(UsageError("--save-matte takes one input only; use `lensblur matte` for many".into()));
+        bail!(UsageError(
+            "--save-matte takes one input only; use `lensblur matte` for many".into()
+        ));
     }
     render_name(&b.name, Path::new("x.jpg"), "jpg", args.strength).map_err(UsageError)?;
     if !b.name.contains("{ext}") && args.format.is_none() {
@@ -260,7 +285,10 @@ fn check_usage(args: &BlurArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(sheet) = &b.contact_sheet {
-        if !matches!(io::format_from_path(sheet), Some(Format::Jpeg | Format::Png)) {
+        if !matches!(
+            io::format_from_path(sheet),
+            Some(Format::Jpeg | Format::Png)
+        ) {
             bail!(UsageError(format!(
                 "--contact-sheet {}: use a .jpg or .png name",
                 sheet.display()
@@ -269,7 +297,10 @@ fn check_usage(args: &BlurArgs) -> anyhow::Result<()> {
     }
     if let (Some(dir), false) = (&b.out_dir, b.dry_run) {
         if dir.exists() && !dir.is_dir() {
-            bail!(UsageError(format!("--out-dir {} is a file, not a folder", dir.display())));
+            bail!(UsageError(format!(
+                "--out-dir {} is a file, not a folder",
+                dir.display()
+            )));
         }
     }
     Ok(())
@@ -284,7 +315,11 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let common = &args.common;
-    let jobs = if args.batch.jobs == 0 { AUTO_JOBS } else { args.batch.jobs };
+    let jobs = if args.batch.jobs == 0 {
+        AUTO_JOBS
+    } else {
+        args.batch.jobs
+    };
     let mut plan = plan(args);
     let quiet = cli.quiet;
 
@@ -310,13 +345,21 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             refine: crate::refine_method(common.refine),
         };
         let matter = crate::load_matter(cli, common, &opts)?;
-        let skipped = plan.records.iter().filter(|r| r.status == Status::Skipped).count();
+        let skipped = plan
+            .records
+            .iter()
+            .filter(|r| r.status == Status::Skipped)
+            .count();
         if !quiet {
             eprintln!(
                 "lensblur: {} photo(s) to blur at strength {}{}{}, {jobs} in flight",
                 plan.todo.len(),
                 args.strength,
-                if skipped > 0 { format!(", {skipped} skipped (output exists)") } else { String::new() },
+                if skipped > 0 {
+                    format!(", {skipped} skipped (output exists)")
+                } else {
+                    String::new()
+                },
                 if plan.unsupported.is_empty() {
                     String::new()
                 } else {
@@ -324,13 +367,29 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
                 },
             );
         }
-        let mut sheet = args.batch.contact_sheet.as_ref().map(|_| ContactSheet::new());
+        let mut sheet = args
+            .batch
+            .contact_sheet
+            .as_ref()
+            .map(|_| ContactSheet::new());
         let todo = std::mem::take(&mut plan.todo);
-        run_pipeline(cli, args, &opts, &matter, jobs, todo, &mut plan.records, sheet.as_mut());
+        run_pipeline(
+            cli,
+            args,
+            &opts,
+            &matter,
+            jobs,
+            todo,
+            &mut plan.records,
+            sheet.as_mut(),
+        );
         if let (Some(sheet), Some(path)) = (sheet, &args.batch.contact_sheet) {
             match sheet.write(path) {
                 Ok(n) if !quiet => {
-                    eprintln!("lensblur: contact sheet of {n} photo(s): {}", path.display())
+                    eprintln!(
+                        "lensblur: contact sheet of {n} photo(s): {}",
+                        path.display()
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => eprintln!("lensblur: error: contact sheet: {e}"),
@@ -351,13 +410,21 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             settings: settings(args, jobs),
             totals: totals.clone(),
             files: plan.records,
-            unsupported: plan.unsupported.iter().map(|p| p.display().to_string()).collect(),
+            unsupported: plan
+                .unsupported
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
         };
         let json = serde_json::to_vec_pretty(&report).context("cannot serialise the report")?;
         // The report describes this run: replacing the previous run's report is expected.
         io::write_atomic(path, &json, true)?;
     }
-    Ok(if totals.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if totals.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn settings(args: &BlurArgs, jobs: usize) -> Settings {
@@ -386,7 +453,9 @@ fn print_plan(plan: &Plan) {
                 r.input,
                 r.output.as_deref().unwrap_or("?")
             ),
-            Status::Skipped => println!("skip  {} ({})", r.input, r.reason.as_deref().unwrap_or("")),
+            Status::Skipped => {
+                println!("skip  {} ({})", r.input, r.reason.as_deref().unwrap_or(""))
+            }
             Status::Failed => println!("fail  {}", r.error.as_deref().unwrap_or(&r.input)),
             Status::Done => {}
         }
@@ -397,7 +466,11 @@ fn print_plan(plan: &Plan) {
 }
 
 fn print_summary(cli: &Cli, args: &BlurArgs, plan: &Plan, t: &Totals, elapsed: Duration) {
-    let failures: Vec<&FileRecord> = plan.records.iter().filter(|r| r.status == Status::Failed).collect();
+    let failures: Vec<&FileRecord> = plan
+        .records
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
     if !failures.is_empty() {
         eprintln!("lensblur: {} failed:", failures.len());
         for r in &failures {
@@ -412,12 +485,23 @@ fn print_summary(cli: &Cli, args: &BlurArgs, plan: &Plan, t: &Totals, elapsed: D
     }
     let worked = t.done + t.failed;
     let rate = if elapsed.as_secs_f64() > 0.0 && worked > 0 {
-        format!(", {:.1} photos/min", worked as f64 / elapsed.as_secs_f64() * 60.0)
+        format!(
+            ", {:.1} photos/min",
+            worked as f64 / elapsed.as_secs_f64() * 60.0
+        )
     } else {
         String::new()
     };
-    let verb = if args.batch.dry_run { "would write" } else { "done" };
-    let n = if args.batch.dry_run { t.planned } else { t.done };
+    let verb = if args.batch.dry_run {
+        "would write"
+    } else {
+        "done"
+    };
+    let n = if args.batch.dry_run {
+        t.planned
+    } else {
+        t.done
+    };
     eprintln!(
         "lensblur: {n} {verb}, {} skipped, {} failed, {} non-photo file(s) ignored in {:.1} s{rate}",
         t.skipped,
@@ -426,12 +510,22 @@ fn print_summary(cli: &Cli, args: &BlurArgs, plan: &Plan, t: &Totals, elapsed: D
         elapsed.as_secs_f64()
     );
     if args.common.timings && t.done > 0 {
-        let done: Vec<&FileRecord> = plan.records.iter().filter(|r| r.status == Status::Done).collect();
+        let done: Vec<&FileRecord> = plan
+            .records
+            .iter()
+            .filter(|r| r.status == Status::Done)
+            .collect();
         let mut parts = Vec::new();
         for (i, (name, _)) in Timings::default().stages().iter().enumerate() {
-            let vals: Vec<f64> = done.iter().filter_map(|r| r.timings_ms.stages()[i].1).collect();
+            let vals: Vec<f64> = done
+                .iter()
+                .filter_map(|r| r.timings_ms.stages()[i].1)
+                .collect();
             if !vals.is_empty() {
-                parts.push(format!("{name} {:.0}", vals.iter().sum::<f64>() / vals.len() as f64));
+                parts.push(format!(
+                    "{name} {:.0}",
+                    vals.iter().sum::<f64>() / vals.len() as f64
+                ));
             }
         }
         eprintln!("  mean ms per photo: {}", parts.join(", "));
@@ -502,6 +596,10 @@ fn run_pipeline(
     let (ana_tx, ana_rx) = sync_channel::<Item>(1);
     let (done_tx, done_rx) = sync_channel::<(Item, Option<Thumbs>)>(jobs);
     let want_thumbs = sheet.is_some();
+    // With the default thread count every stage runs inside rten's pool (one thread per physical
+    // core), so the image code's rayon work and the model share one set of threads: two pools side
+    // by side oversubscribe the cores and made overlapping stages slower than running them in turn.
+    let shared_pool = args.common.threads == 0;
     let mut progress = Progress::new(cli.quiet, total);
 
     std::thread::scope(|s| {
@@ -521,7 +619,7 @@ fn run_pipeline(
                     analysis: None,
                 };
                 let t = Instant::now();
-                match guarded(|| Ok(io::decode_file(&job.input, &decode_opts)?)) {
+                match guarded(|| on_pool(shared_pool, || Ok(io::decode_file(&job.input, &decode_opts)?))) {
                     Ok(p) => {
                         item.rec.timings_ms.set("decode", t.elapsed());
                         item.rec.width = Some(p.rgb.width);
@@ -548,7 +646,7 @@ fn run_pipeline(
                 };
                 let Ok(mut item) = next else { break };
                 if let Some(photo) = item.photo.as_ref().filter(|_| item.ok()) {
-                    match guarded(|| Ok(lensblur::analyse(photo, matter, opts)?)) {
+                    match guarded(|| on_pool(shared_pool, || Ok(lensblur::analyse(photo, matter, opts)?))) {
                         Ok(a) => {
                             for (stage, d) in &a.timings {
                                 item.rec.timings_ms.set(stage, *d);
@@ -571,7 +669,9 @@ fn run_pipeline(
             for mut item in ana_rx {
                 let mut thumbs = None;
                 if item.ok() {
-                    match guarded(|| finish(&mut item, &render_opts, args, want_thumbs)) {
+                    match guarded(|| {
+                        on_pool(shared_pool, || finish(&mut item, &render_opts, args, want_thumbs))
+                    }) {
                         Ok(t) => thumbs = t,
                         Err(e) => item.fail(e),
                     }
@@ -598,10 +698,22 @@ fn run_pipeline(
     progress.finish();
 }
 
+/// Runs `f` inside rten's thread pool when `shared` (its rayon work then stays on that pool).
+fn on_pool<T: Send>(shared: bool, f: impl FnOnce() -> T + Send) -> T {
+    if shared {
+        rten::thread_pool().run(f)
+    } else {
+        f()
+    }
+}
+
 /// Analyse workers for `jobs` photos in flight (see `run_pipeline`). `LENSBLUR_ANALYSE_WORKERS`
 /// overrides it, for the batch benchmark.
 fn analyse_workers(jobs: usize) -> usize {
-    match std::env::var("LENSBLUR_ANALYSE_WORKERS").ok().and_then(|v| v.parse().ok()) {
+    match std::env::var("LENSBLUR_ANALYSE_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(n) if n > 0 => n,
         _ if jobs >= 3 => 2,
         _ => 1,
@@ -628,7 +740,11 @@ fn finish(
     let out = lensblur::render(photo, analysis, render_opts)?;
     item.rec.timings_ms.set("render", t.elapsed());
     let t = Instant::now();
-    let bit_depth = if job.format == Format::Png && photo.bit_depth == 16 { 16 } else { 8 };
+    let bit_depth = if job.format == Format::Png && photo.bit_depth == 16 {
+        16
+    } else {
+        8
+    };
     let bytes = io::encode(
         &out,
         photo.alpha.as_ref(),
@@ -670,7 +786,8 @@ impl Progress {
     fn new(quiet: bool, total: usize) -> Self {
         let tty = std::io::stderr().is_terminal();
         let bar = (!quiet && tty).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
                 "{spinner} [{bar:30}] {pos}/{len} photos  {per_sec}  eta {eta}  {msg}",
             ) {
@@ -750,7 +867,10 @@ mod tests {
     #[test]
     fn name_template_placeholders() {
         let p = Path::new("shoot/IMG_01.JPG");
-        assert_eq!(render_name("{stem}.blur.{ext}", p, "jpg", 28.0), Ok("IMG_01.blur.jpg".into()));
+        assert_eq!(
+            render_name("{stem}.blur.{ext}", p, "jpg", 28.0),
+            Ok("IMG_01.blur.jpg".into())
+        );
         assert_eq!(
             render_name("{stem}-{in_ext}-s{strength}.{ext}", p, "png", 28.5),
             Ok("IMG_01-JPG-s28.5.png".into())

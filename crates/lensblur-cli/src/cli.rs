@@ -134,7 +134,7 @@ pub struct BatchArgs {
     #[arg(short, long)]
     pub recursive: bool,
     /// Photos in flight at once (decode, model, render and encode overlap across them);
-    /// 0 = automatic (3). Memory grows with it, not with the number of files.
+    /// 0 = automatic (2). Memory grows with it, not with the number of files.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub jobs: usize,
     /// Write a JSON report: per-file status, stage timings, matte confidence, output, error.

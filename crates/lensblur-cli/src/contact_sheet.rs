@@ -89,7 +89,11 @@ impl ContactSheet {
             let x0 = GAP + (k % cols) * (cell_w + GAP);
             let y0 = GAP + (k / cols) * (cell_h + GAP);
             // Centre each thumbnail in its square.
-            canvas.blit(before, x0 + (THUMB - before.width) / 2, y0 + (THUMB - before.height) / 2);
+            canvas.blit(
+                before,
+                x0 + (THUMB - before.width) / 2,
+                y0 + (THUMB - before.height) / 2,
+            );
             canvas.blit(
                 after,
                 x0 + THUMB + GAP + (THUMB - after.width) / 2,

@@ -53,7 +53,10 @@ pub fn is_glob(s: &str) -> bool {
 /// Expands `inputs`. `exclude` are paths never taken as inputs (the output folder, the report, the
 /// contact sheet), compared after canonicalisation.
 pub fn expand(inputs: &[PathBuf], recursive: bool, exclude: &[PathBuf]) -> Expanded {
-    let exclude: Vec<PathBuf> = exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let exclude: Vec<PathBuf> = exclude
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
     let mut out = Expanded::default();
     let mut seen = HashSet::new();
     let mut push = |out: &mut Expanded, c: Candidate| {
@@ -74,15 +77,22 @@ pub fn expand(inputs: &[PathBuf], recursive: bool, exclude: &[PathBuf]) -> Expan
             );
         } else if input.is_dir() {
             let depth = if recursive { usize::MAX } else { 1 };
-            walk(input, depth, &exclude, &|_| true, &mut out, &mut |out, path| {
-                push(
-                    out,
-                    Candidate {
-                        path,
-                        base: input.clone(),
-                    },
-                )
-            });
+            walk(
+                input,
+                depth,
+                &exclude,
+                &|_| true,
+                &mut out,
+                &mut |out, path| {
+                    push(
+                        out,
+                        Candidate {
+                            path,
+                            base: input.clone(),
+                        },
+                    )
+                },
+            );
         } else if let Some(text) = input.to_str().filter(|s| is_glob(s)) {
             let (base, pattern) = split_glob(text);
             let glob = match GlobBuilder::new(&pattern)
@@ -109,19 +119,26 @@ pub fn expand(inputs: &[PathBuf], recursive: bool, exclude: &[PathBuf]) -> Expan
                 base.clone()
             };
             let matches = |p: &Path| glob.is_match(p.strip_prefix(&root).unwrap_or(p));
-            walk(&root, depth, &exclude, &matches, &mut out, &mut |out, path| {
-                let path = match path.strip_prefix(&root) {
-                    Ok(rel) if base.as_os_str().is_empty() => rel.to_path_buf(),
-                    _ => path,
-                };
-                push(
-                    out,
-                    Candidate {
-                        path,
-                        base: base.clone(),
-                    },
-                )
-            });
+            walk(
+                &root,
+                depth,
+                &exclude,
+                &matches,
+                &mut out,
+                &mut |out, path| {
+                    let path = match path.strip_prefix(&root) {
+                        Ok(rel) if base.as_os_str().is_empty() => rel.to_path_buf(),
+                        _ => path,
+                    };
+                    push(
+                        out,
+                        Candidate {
+                            path,
+                            base: base.clone(),
+                        },
+                    )
+                },
+            );
             if out.candidates.len() + out.unsupported.len() == before {
                 out.missing
                     .push((input.clone(), "the pattern matched no files".into()));
@@ -181,7 +198,10 @@ fn walk(
             None => break,
             Some(Ok(e)) => e,
             Some(Err(e)) => {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.into());
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| root.into());
                 out.missing.push((path, format!("cannot read: {e}")));
                 continue;
             }
@@ -247,10 +267,7 @@ mod tests {
             split_glob("shoot/day1/**/*.jpg"),
             (PathBuf::from("shoot/day1"), "**/*.jpg".to_string())
         );
-        assert_eq!(
-            split_glob("*.png"),
-            (PathBuf::new(), "*.png".to_string())
-        );
+        assert_eq!(split_glob("*.png"), (PathBuf::new(), "*.png".to_string()));
         assert_eq!(
             split_glob("a/b*/c.jpg"),
             (PathBuf::from("a"), "b*/c.jpg".to_string())

@@ -177,7 +177,9 @@ fn killed_batch_resumes_without_loss_or_duplicates() {
 
     let rerun = env.run(&["blur", "in", "--out-dir", "out", "--report", "r.json"]);
     assert!(rerun.status.success(), "{}", stderr(&rerun));
-    let expected: Vec<String> = (0..PETS.len()).map(|i| format!("{i:02}.blur.jpg")).collect();
+    let expected: Vec<String> = (0..PETS.len())
+        .map(|i| format!("{i:02}.blur.jpg"))
+        .collect();
     let outputs: Vec<String> = files(&out_dir)
         .into_iter()
         .filter(|f| !f.starts_with('.'))
@@ -258,7 +260,9 @@ fn mixed_folder_good_done_bad_listed_report_fields() {
     let conf = good["matte_confidence"].as_f64().expect("confidence");
     assert!((0.0..=1.0).contains(&conf), "{conf}");
     assert!(good["width"].as_u64().expect("width") > 0);
-    for stage in ["decode", "model", "refine", "render", "encode", "write", "total"] {
+    for stage in [
+        "decode", "model", "refine", "render", "encode", "write", "total",
+    ] {
         let ms = good["timings_ms"][stage].as_f64().unwrap_or(-1.0);
         assert!(ms >= 0.0, "timing {stage} missing: {good}");
     }
@@ -364,8 +368,15 @@ fn dry_run_writes_nothing() {
         listing.contains("write in/a.jpg -> out/a.blur.jpg"),
         "{listing}"
     );
-    assert!(listing.contains("skip  in/b.jpg (output exists"), "{listing}");
-    assert_eq!(snapshot(env.dir.path()), before, "--dry-run wrote something");
+    assert!(
+        listing.contains("skip  in/b.jpg (output exists"),
+        "{listing}"
+    );
+    assert_eq!(
+        snapshot(env.dir.path()),
+        before,
+        "--dry-run wrote something"
+    );
 }
 
 fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
@@ -406,7 +417,12 @@ fn same_strength_same_look_at_2mp_and_24mp() {
     assert!(out.status.success(), "{}", stderr(&out));
     let shrink = |p: &str| {
         let img = image::open(env.path(p)).expect("open").to_rgb8();
-        image::imageops::resize(&img, 800, 800 * h2 / w2, image::imageops::FilterType::Triangle)
+        image::imageops::resize(
+            &img,
+            800,
+            800 * h2 / w2,
+            image::imageops::FilterType::Triangle,
+        )
     };
     let (o2, o24) = (shrink("out/mp2.blur.png"), shrink("out/mp24.blur.png"));
     let (i2, i24) = (shrink("in/mp2.png"), shrink("in/mp24.png"));
