@@ -50,6 +50,9 @@ pub fn wanted(args: &BlurArgs) -> bool {
             .any(|p| p.is_dir() || (!p.exists() && p.to_str().is_some_and(inputs::is_glob)))
 }
 
+/// Output path and format of one photo.
+type Target = (PathBuf, Format);
+
 /// One planned photo.
 struct Job {
     input: PathBuf,
@@ -163,7 +166,7 @@ fn plan(args: &BlurArgs) -> Plan {
         records.push(r);
     }
     // Outputs first, so "is this input an output of another input" can be answered.
-    let mut planned: Vec<(Candidate, Result<(PathBuf, Format), String>)> = Vec::new();
+    let mut planned: Vec<(Candidate, Result<Target, String>)> = Vec::new();
     for c in expanded.candidates {
         let format = output_format(args, &c.path);
         let out =
@@ -619,7 +622,11 @@ fn run_pipeline(
                     analysis: None,
                 };
                 let t = Instant::now();
-                match guarded(|| on_pool(shared_pool, || Ok(io::decode_file(&job.input, &decode_opts)?))) {
+                match guarded(|| {
+                    on_pool(shared_pool, || {
+                        Ok(io::decode_file(&job.input, &decode_opts)?)
+                    })
+                }) {
                     Ok(p) => {
                         item.rec.timings_ms.set("decode", t.elapsed());
                         item.rec.width = Some(p.rgb.width);
@@ -646,7 +653,9 @@ fn run_pipeline(
                 };
                 let Ok(mut item) = next else { break };
                 if let Some(photo) = item.photo.as_ref().filter(|_| item.ok()) {
-                    match guarded(|| on_pool(shared_pool, || Ok(lensblur::analyse(photo, matter, opts)?))) {
+                    match guarded(|| {
+                        on_pool(shared_pool, || Ok(lensblur::analyse(photo, matter, opts)?))
+                    }) {
                         Ok(a) => {
                             for (stage, d) in &a.timings {
                                 item.rec.timings_ms.set(stage, *d);
@@ -670,7 +679,9 @@ fn run_pipeline(
                 let mut thumbs = None;
                 if item.ok() {
                     match guarded(|| {
-                        on_pool(shared_pool, || finish(&mut item, &render_opts, args, want_thumbs))
+                        on_pool(shared_pool, || {
+                            finish(&mut item, &render_opts, args, want_thumbs)
+                        })
                     }) {
                         Ok(t) => thumbs = t,
                         Err(e) => item.fail(e),

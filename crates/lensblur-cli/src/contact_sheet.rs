@@ -169,8 +169,8 @@ impl Canvas {
     fn to_planes(&self) -> RgbPlanes {
         let mut p = RgbPlanes::new(self.width, self.height, 0.0);
         for (i, px) in self.rgb.chunks_exact(3).enumerate() {
-            for ch in 0..3 {
-                p.c[ch][i] = px[ch] as f32 / 255.0;
+            for (plane, &v) in p.c.iter_mut().zip(px) {
+                plane[i] = v as f32 / 255.0;
             }
         }
         p
