@@ -25,7 +25,7 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use lensblur::io::{self, DecodeOptions, EncodeOptions, Format, Photo};
 use lensblur::{AnalyseOptions, Analysis, Error, Matter, RenderOptions};
 
@@ -800,9 +800,15 @@ impl Progress {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} photos  {per_sec}  eta {eta}  {msg}",
+                "{spinner} [{bar:30}] {pos}/{len} photos  {rate}  eta {eta}  {msg}",
             ) {
-                bar.set_style(style.progress_chars("=> "));
+                bar.set_style(
+                    style
+                        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.1} photos/min", s.per_sec() * 60.0);
+                        })
+                        .progress_chars("=> "),
+                );
             }
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
