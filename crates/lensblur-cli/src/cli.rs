@@ -10,6 +10,9 @@ Examples:
   lensblur blur portrait.jpg                         writes portrait.blur.jpg, strength 30
   lensblur blur portrait.jpg -o out.png --strength 70
   lensblur blur a.jpg b.png c.webp --strength 20     one output next to each input
+  lensblur blur shoot/ --recursive --out-dir delivered/ --strength 28
+  lensblur blur 'shoot/**/*.jpg' --out-dir delivered/ --jobs 2 --report report.json
+  lensblur blur shoot/ --out-dir out/ --dry-run      what would be written or skipped
   lensblur matte portrait.jpg -o portrait.alpha.png  the refined alpha matte (8-bit grey PNG)
   lensblur models list
   lensblur models install                            fetches the default model (u2netp)
@@ -38,7 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Blur the background of photos, keeping the subject sharp.
     #[command(after_help = EXAMPLES)]
-    Blur(BlurArgs),
+    Blur(Box<BlurArgs>),
     /// Write the refined full-resolution subject matte as an 8-bit grey PNG.
     Matte(MatteArgs),
     /// List, install or locate models.
@@ -76,8 +79,9 @@ pub struct CommonArgs {
     /// Do not install a missing model; fail instead.
     #[arg(long)]
     pub no_install: bool,
-    /// Worker threads (0 = all cores).
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Worker threads per stage (0 = all cores). `-j` is `--jobs` (photos in flight) since batch
+    /// mode; threads only has the long form.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
@@ -138,6 +142,8 @@ pub struct BlurArgs {
     /// Focus point X,Y as fractions of width and height (with --depth) [default: the subject].
     #[arg(long, value_name = "X,Y", requires = "depth", value_parser = parse_focus)]
     pub focus: Option<(f32, f32)>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 impl BlurArgs {
@@ -152,6 +158,53 @@ impl BlurArgs {
         }
     }
 }
+
+/// Batch options of `lensblur blur`. Any of them, a directory or glob input, or several inputs
+/// switch to batch mode (existing outputs skipped, a summary, per-file failures do not stop it).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Batch")]
+pub struct BatchArgs {
+    /// Write outputs under DIR, mirroring the input folders (relative to each directory or glob
+    /// base given); created as needed.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Output file name template: {stem} input name without extension, {ext} output extension
+    /// (jpg/png/webp), {in_ext} input extension, {strength} the strength.
+    #[arg(long, value_name = "TEMPLATE", default_value = "{stem}.blur.{ext}")]
+    pub name: String,
+    /// Descend into subfolders of directory inputs.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Photos in flight at once (decode, model, render and encode overlap across them);
+    /// 0 = automatic (2). Memory grows with it, not with the number of files.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+    /// Write a JSON report: per-file status, stage timings, matte confidence, output, error.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// List what would be written or skipped; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write a grid of before/after thumbnails (JPEG or PNG) for a quick visual check.
+    #[arg(long, value_name = "FILE")]
+    pub contact_sheet: Option<PathBuf>,
+}
+
+impl BatchArgs {
+    /// True when an option that only makes sense for a batch was given.
+    pub fn any(&self) -> bool {
+        self.out_dir.is_some()
+            || self.name != DEFAULT_NAME
+            || self.recursive
+            || self.jobs != 0
+            || self.report.is_some()
+            || self.dry_run
+            || self.contact_sheet.is_some()
+    }
+}
+
+/// Default `--name` template (same naming as single-photo mode).
+pub const DEFAULT_NAME: &str = "{stem}.blur.{ext}";
 
 /// `lensblur matte`.
 #[derive(Debug, Args)]

@@ -1,6 +1,10 @@
 //! `lensblur`: a thin command-line front end over the `lensblur` library.
 
+mod batch;
 mod cli;
+mod contact_sheet;
+mod inputs;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -136,6 +140,7 @@ fn hint_for(e: &Error) -> Option<String> {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
+        Command::Blur(args) if batch::wanted(args) => batch::run(cli, args),
         Command::Blur(args) => run_photos(cli, &args.common, Job::Blur(args)),
         Command::Matte(args) => run_photos(cli, &args.common, Job::Matte),
         Command::Models { action, model_dir } => run_models(cli, action, model_dir.clone()),
@@ -275,6 +280,21 @@ fn load_matter(cli: &Cli, common: &CommonArgs, opts: &AnalyseOptions) -> anyhow:
         store.install(spec, &mut BarProgress::new(cli.quiet))?;
     }
     Ok(Matter::from_installed(opts)?)
+}
+
+/// The render options of `blur`, shared by single-photo and batch mode so both give the same look.
+fn render_options(b: &BlurArgs) -> RenderOptions {
+    RenderOptions {
+        strength: b.strength,
+        highlights: b.highlights,
+        force: b.force,
+        grain: b.grain,
+        focus: match b.focus {
+            Some((x, y)) => lensblur::depth::Focus::Point { x, y },
+            None => lensblur::depth::Focus::Subject,
+        },
+        aperture: b.aperture(),
+    }
 }
 
 fn format_arg(f: FormatArg) -> Format {
@@ -509,21 +529,7 @@ fn process_one(
                 io::write_atomic(mp, &png, common.overwrite)?;
             }
             let t = Instant::now();
-            let out = lensblur::render(
-                &photo,
-                &analysis,
-                &RenderOptions {
-                    strength: b.strength,
-                    highlights: b.highlights,
-                    force: b.force,
-                    grain: b.grain,
-                    focus: match b.focus {
-                        Some((x, y)) => lensblur::depth::Focus::Point { x, y },
-                        None => lensblur::depth::Focus::Subject,
-                    },
-                    aperture: b.aperture(),
-                },
-            )?;
+            let out = lensblur::render(&photo, &analysis, &render_options(b))?;
             timings.push(("render", t.elapsed()));
             let t = Instant::now();
             let bit_depth = if out_format == Format::Png && photo.bit_depth == 16 {

@@ -1275,9 +1275,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lensblur-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".lensblur-").suffix(".tmp");
+    // tempfile creates 0600 files; an output is an ordinary file, so ask for 0666 and let the
+    // umask decide (usually 0644), as `File::create` would.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder
         .tempfile_in(dir)
         // tempfile appends "at path <temp name>"; the directory is what the user needs to see.
         .map_err(|e| {

@@ -1129,6 +1129,15 @@ fn write_atomic_creates_refuses_and_replaces() {
     write_atomic(&p, b"third", true).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"third");
     assert_eq!(entries(dir.path()), ["out.jpg"]);
+    // An ordinary file for its owner's group and others to read (umask permitting), not the
+    // temp file's private 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o600, 0o600, "{mode:o}");
+        assert!(mode & 0o044 != 0, "output is private: {mode:o}");
+    }
 
     // A fresh file in a subdirectory, with empty contents.
     let sub = dir.path().join("sub");
