@@ -389,3 +389,74 @@ fn models_list_install_path_from_mirror() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr(&unknown).contains("no-such-model"));
 }
+
+#[test]
+fn depth_map_changes_where_it_blurs_and_bad_maps_are_refused() {
+    let env = Env::new();
+    let photo = env.photo("depth/motorcycle_left.png");
+    let disp = shared().join("data/depth/motorcycle_disp.npz");
+    let (flat, deep) = (env.path("flat.png"), env.path("deep.png"));
+    assert!(env
+        .run(&[
+            "blur",
+            s(&photo),
+            "-o",
+            s(&flat),
+            "-s",
+            "70",
+            "--grain",
+            "off"
+        ])
+        .status
+        .success());
+    let out = env.run(&[
+        "blur",
+        s(&photo),
+        "-o",
+        s(&deep),
+        "-s",
+        "70",
+        "--grain",
+        "off",
+        "--depth",
+        s(&disp),
+    ]);
+    assert!(out.status.success());
+    let (a, b) = (
+        decode_file(&flat, &DecodeOptions::default()).expect("flat"),
+        decode_file(&deep, &DecodeOptions::default()).expect("deep"),
+    );
+    // The floor just in front of the wheels (near the focal plane) keeps much more detail with depth
+    // than with a flat background; detail = mean |horizontal difference| of a bottom strip.
+    let detail = |p: &lensblur::io::Photo| {
+        let (w, h) = (p.rgb.width, p.rgb.height);
+        let g = &p.rgb.c[1];
+        let mut sum = 0.0f64;
+        for y in h * 82 / 100..h * 88 / 100 {
+            for x in w / 10..w * 9 / 10 - 1 {
+                sum += (g[y * w + x + 1] - g[y * w + x]).abs() as f64;
+            }
+        }
+        sum
+    };
+    let (df, dd) = (detail(&a), detail(&b));
+    assert!(
+        dd > 1.15 * df,
+        "floor detail with depth {dd:.1} vs flat {df:.1}"
+    );
+    // A map of another shape is a clear error that names the problem.
+    let wrong = env.path("wrong.png");
+    let img = image::GrayImage::from_pixel(100, 100, image::Luma([128]));
+    img.save(&wrong).expect("save");
+    let out = env.run(&[
+        "blur",
+        s(&photo),
+        "-o",
+        s(&env.path("x.png")),
+        "--depth",
+        s(&wrong),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("aspect"), "{}", stderr(&out));
+    assert!(!env.path("x.png").exists());
+}
