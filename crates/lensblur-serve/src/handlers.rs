@@ -71,7 +71,7 @@ pub async fn healthz(State(st): State<AppState>) -> Json<serde_json::Value> {
     let (sessions, bytes, evicted) = st.sessions.stats();
     Json(json!({
         "status": "ok",
-        "model": st.matter.backend().name(),
+        "model": st.analyse.model,
         "jobs": st.jobs.admitted(),
         "sessions": sessions,
         "session_bytes": bytes,
