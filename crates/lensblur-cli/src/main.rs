@@ -156,7 +156,13 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads,
         refine: refine_method(args.refine),
     };
-    let matter = load_model(cli, &args.model, args.model_dir.clone(), args.no_install, &opts)?;
+    let matter = load_model(
+        cli,
+        &args.model,
+        args.model_dir.clone(),
+        args.no_install,
+        &opts,
+    )?;
     let config = lensblur_serve::Config {
         addr: std::net::SocketAddr::new(args.bind, args.port),
         limits: lensblur_serve::Limits {

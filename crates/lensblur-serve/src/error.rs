@@ -66,9 +66,11 @@ impl From<lensblur::Error> for ApiError {
                 "unsupported_format",
                 format!("{e}; send JPEG, PNG or WebP"),
             ),
-            E::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_pixels", e.to_string())
-            }
+            E::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_pixels",
+                e.to_string(),
+            ),
             E::TooSmall { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "too_small", e.to_string())
             }

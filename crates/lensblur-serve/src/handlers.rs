@@ -315,7 +315,12 @@ pub async fn cutout(
 fn session_json(s: &Session, timings: &[(&'static str, Duration)]) -> serde_json::Value {
     let ms: serde_json::Map<String, serde_json::Value> = timings
         .iter()
-        .map(|(n, d)| ((*n).to_string(), json!((d.as_secs_f64() * 1e4).round() / 10.0)))
+        .map(|(n, d)| {
+            (
+                (*n).to_string(),
+                json!((d.as_secs_f64() * 1e4).round() / 10.0),
+            )
+        })
         .collect();
     json!({
         "id": s.id,
@@ -356,11 +361,7 @@ pub async fn create_session(
             let mut timings = Vec::new();
             let (photo, analysis) = decode_and_analyse(&job, &bytes, &mut timings)?;
             let t = Instant::now();
-            let (pw, ph) = fit_pixels(
-                photo.rgb.width,
-                photo.rgb.height,
-                job.limits.preview_pixels,
-            );
+            let (pw, ph) = fit_pixels(photo.rgb.width, photo.rgb.height, job.limits.preview_pixels);
             let preview_photo = downscale_photo(&photo, pw, ph);
             let preview = analysis.downscaled(pw, ph);
             timings.push(("preview", t.elapsed()));
@@ -539,7 +540,11 @@ pub async fn download(
             let enc = encode_options(&params, &s.photo);
             let t = Instant::now();
             let out = io::encode(&img, s.photo.alpha.as_ref(), &s.photo.meta, &enc)?;
-            Ok((out, enc.format, [("render", render), ("encode", t.elapsed())]))
+            Ok((
+                out,
+                enc.format,
+                [("render", render), ("encode", t.elapsed())],
+            ))
         })
         .await?;
     let name = format!(

@@ -152,7 +152,11 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("/v1/cutout", "post", post(h::cutout)),
         ("/v1/sessions", "post", post(h::create_session)),
         ("/v1/sessions/{id}", "get", get(h::session_info)),
-        ("/v1/sessions/{id}", "delete", axum::routing::delete(h::delete_session)),
+        (
+            "/v1/sessions/{id}",
+            "delete",
+            axum::routing::delete(h::delete_session),
+        ),
         ("/v1/sessions/{id}/preview", "get", get(h::preview)),
         ("/v1/sessions/{id}/original", "get", get(h::original)),
         ("/v1/sessions/{id}/matte", "get", get(h::matte_overlay)),
@@ -199,7 +203,8 @@ pub async fn serve_listener(
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
-            let every = (state.limits.session_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            let every = (state.limits.session_idle / 4)
+                .clamp(Duration::from_secs(1), Duration::from_secs(60));
             loop {
                 tokio::time::sleep(every).await;
                 state.sessions.expire();

@@ -49,7 +49,12 @@ fn multipart(fields: &[&FieldDoc]) -> Value {
 fn image_response(mimes: &[&str], what: &str) -> Value {
     let content: Map<String, Value> = mimes
         .iter()
-        .map(|m| ((*m).to_string(), json!({ "schema": { "type": "string", "format": "binary" } })))
+        .map(|m| {
+            (
+                (*m).to_string(),
+                json!({ "schema": { "type": "string", "format": "binary" } }),
+            )
+        })
         .collect();
     json!({ "description": what, "content": content })
 }
@@ -82,22 +87,26 @@ pub fn document(limits: &Limits) -> Value {
     let render: Vec<&FieldDoc> = RENDER_FIELDS.iter().collect();
     let all: Vec<&FieldDoc> = RENDER_FIELDS.iter().chain(OUTPUT_FIELDS).collect();
     let upload_errs = ["400", "413", "415", "422", "503", "504"];
-    let page = |s: &str, mime: &str| {
-        json!({ "get": op(s, ("200", json!({ "description": "Asset", "content": { mime: {} } })), &[]) })
-    };
+    let page = |s: &str, mime: &str| json!({ "get": op(s, ("200", json!({ "description": "Asset", "content": { mime: {} } })), &[]) });
 
     let mut blur = op(
         "Blur the background of one photo (analysis + render in one request).",
         (
             "200",
-            image_response(&["image/jpeg", "image/png", "image/webp"], "The blurred photo, metadata kept"),
+            image_response(
+                &["image/jpeg", "image/png", "image/webp"],
+                "The blurred photo, metadata kept",
+            ),
         ),
         &upload_errs,
     );
     blur["requestBody"] = multipart(&all);
     let mut matte = op(
         "The refined full-resolution alpha matte.",
-        ("200", image_response(&["image/png"], "8-bit grey PNG, white = subject")),
+        (
+            "200",
+            image_response(&["image/png"], "8-bit grey PNG, white = subject"),
+        ),
         &upload_errs,
     );
     matte["requestBody"] = multipart(&[]);

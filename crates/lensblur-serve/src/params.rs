@@ -55,7 +55,8 @@ pub const OUTPUT_FIELDS: &[FieldDoc] = &[
         kind: "string",
         range: None,
         default: "\"jpeg\"",
-        doc: "Output format: jpeg, png or webp (lossless). /v1/blur defaults to the input's format.",
+        doc:
+            "Output format: jpeg, png or webp (lossless). /v1/blur defaults to the input's format.",
     },
     FieldDoc {
         name: "quality",

@@ -42,7 +42,10 @@ impl Session {
                 + p.meta.icc.as_ref().map_or(0, Vec::len)
                 + p.meta.xmp.as_ref().map_or(0, Vec::len)
         };
-        photo_bytes(photo) + analysis.heap_bytes() + photo_bytes(preview_photo) + preview.heap_bytes()
+        photo_bytes(photo)
+            + analysis.heap_bytes()
+            + photo_bytes(preview_photo)
+            + preview.heap_bytes()
     }
 }
 

@@ -34,7 +34,12 @@ fn blur_keeps_the_subject_and_blurs_the_background() {
     let (w, h) = original.dimensions();
 
     let matte = post_form(&server.url("/v1/matte"), Some(&input), &[]);
-    assert_eq!(matte.status, 200, "{:?}", String::from_utf8_lossy(&matte.body));
+    assert_eq!(
+        matte.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&matte.body)
+    );
     assert_eq!(matte.content_type, "image/png");
     let alpha = decode(&matte.body).to_luma8();
     assert_eq!(alpha.dimensions(), (w, h));
@@ -46,13 +51,17 @@ fn blur_keeps_the_subject_and_blurs_the_background() {
     );
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, "image/png");
-    assert!(r.server_timing.as_deref().is_some_and(|t| t.contains("model;dur=")));
+    assert!(r
+        .server_timing
+        .as_deref()
+        .is_some_and(|t| t.contains("model;dur=")));
     let out = decode(&r.body).to_rgb8();
     assert_eq!(out.dimensions(), (w, h));
 
     let (mut subj, mut ns, mut back, mut nb) = (0.0f64, 0usize, 0.0f64, 0usize);
     for (x, y, a) in alpha.enumerate_pixels() {
-        let d = (luma_rgb(out.get_pixel(x, y).0) - luma_rgb(original.get_pixel(x, y).0)).abs() as f64;
+        let d =
+            (luma_rgb(out.get_pixel(x, y).0) - luma_rgb(original.get_pixel(x, y).0)).abs() as f64;
         if a.0[0] == 255 {
             subj += d;
             ns += 1;
@@ -61,7 +70,10 @@ fn blur_keeps_the_subject_and_blurs_the_background() {
             nb += 1;
         }
     }
-    assert!(ns > 10_000 && nb > 10_000, "subject {ns} px, background {nb} px");
+    assert!(
+        ns > 10_000 && nb > 10_000,
+        "subject {ns} px, background {nb} px"
+    );
     let (subj, back) = (subj / ns as f64, back / nb as f64);
     println!("mean |Δluma|: subject {subj:.2}, background {back:.2} (of 255)");
     assert!(subj < 1.0, "subject changed: mean |Δ| {subj:.2}");
@@ -97,7 +109,10 @@ fn cutout_is_the_subject_with_the_matte_as_alpha() {
             n += 1;
         }
     }
-    assert!(worst_alpha <= 1, "cutout alpha differs from the matte by {worst_alpha}");
+    assert!(
+        worst_alpha <= 1,
+        "cutout alpha differs from the matte by {worst_alpha}"
+    );
     assert!(subj_diff / (n as f64) < 1.0, "subject colour changed");
 }
 
@@ -142,7 +157,10 @@ fn bad_requests_get_json_errors_with_the_right_status() {
     // Tiny image.
     let mut tiny = Vec::new();
     image::RgbImage::new(4, 4)
-        .write_to(&mut std::io::Cursor::new(&mut tiny), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut tiny),
+            image::ImageFormat::Png,
+        )
         .expect("encode");
     post_form(&blur, Some(&tiny), &[]).assert_error(422, "too_small");
     // Routing errors are JSON too.
@@ -174,8 +192,15 @@ fn a_full_queue_answers_503_with_retry_after() {
         .collect();
     let ok = resps.iter().filter(|r| r.status == 200).count();
     let busy: Vec<&Resp> = resps.iter().filter(|r| r.status == 503).collect();
-    assert!(ok >= 1, "no request succeeded: {:?}", resps.iter().map(|r| r.status).collect::<Vec<_>>());
-    assert!(!busy.is_empty(), "no 503 with 4 concurrent requests and no queue");
+    assert!(
+        ok >= 1,
+        "no request succeeded: {:?}",
+        resps.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        !busy.is_empty(),
+        "no 503 with 4 concurrent requests and no queue"
+    );
     assert_eq!(ok + busy.len(), 4);
     for r in busy {
         r.assert_error(503, "queue_full");
@@ -242,7 +267,10 @@ fn session_flow_preview_download_and_metadata() {
     let s = r.json();
     let id = s["id"].as_str().expect("id").to_string();
     assert_eq!(id.len(), 32);
-    assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(w as u64), Some(h as u64)));
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(w as u64), Some(h as u64))
+    );
     let (pw, ph) = (
         s["preview_width"].as_u64().expect("pw") as u32,
         s["preview_height"].as_u64().expect("ph") as u32,
@@ -257,7 +285,10 @@ fn session_flow_preview_download_and_metadata() {
     for p in [&low, &high] {
         assert_eq!(p.status, 200);
         assert_eq!(p.content_type, "image/jpeg");
-        assert!(p.server_timing.as_deref().is_some_and(|t| t.contains("render;dur=")));
+        assert!(p
+            .server_timing
+            .as_deref()
+            .is_some_and(|t| t.contains("render;dur=")));
     }
     let (a, b) = (decode(&low.body).to_rgb8(), decode(&high.body).to_rgb8());
     assert_eq!(a.dimensions(), (pw, ph));
@@ -267,7 +298,10 @@ fn session_flow_preview_download_and_metadata() {
         .zip(b.as_raw())
         .map(|(x, y)| x.abs_diff(*y) as u64)
         .sum();
-    assert!(diff as f64 / a.as_raw().len() as f64 > 2.0, "strength 5 and 90 look the same");
+    assert!(
+        diff as f64 / a.as_raw().len() as f64 > 2.0,
+        "strength 5 and 90 look the same"
+    );
     get(&format!("{base}/preview?strength=0")).assert_error(400, "invalid_parameter");
 
     let orig = get(&format!("{base}/original"));
@@ -280,7 +314,10 @@ fn session_flow_preview_download_and_metadata() {
     let d = get(&format!("{base}/download?strength=45&format=png"));
     assert_eq!(d.status, 200);
     assert_eq!(d.content_type, "image/png");
-    assert!(d.disposition.as_deref().is_some_and(|c| c.starts_with("attachment") && c.contains(".png")));
+    assert!(d
+        .disposition
+        .as_deref()
+        .is_some_and(|c| c.starts_with("attachment") && c.contains(".png")));
     let one_shot = post_form(
         &server.url("/v1/blur"),
         Some(&input),

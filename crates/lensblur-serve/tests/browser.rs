@@ -25,13 +25,12 @@ fn page_end_to_end_in_headless_chromium() {
         eprintln!("skipped: LENSBLUR_SKIP_BROWSER_TESTS=1");
         return;
     }
-    let chromium = std::env::var("LENSBLUR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium =
+        std::env::var("LENSBLUR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let e2e = repo().join("e2e");
-    let fix = "run scripts/install-test-deps.sh (or set LENSBLUR_SKIP_BROWSER_TESTS=1 to skip this test)";
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} not found: {fix}"
-    );
+    let fix =
+        "run scripts/install-test-deps.sh (or set LENSBLUR_SKIP_BROWSER_TESTS=1 to skip this test)";
+    assert!(Path::new(&chromium).exists(), "{chromium} not found: {fix}");
     assert!(
         e2e.join("node_modules/playwright-core").is_dir(),
         "{} missing: {fix}",
@@ -55,12 +54,19 @@ fn page_end_to_end_in_headless_chromium() {
         .env("LENSBLUR_CHROMIUM", &chromium)
         .status()
         .unwrap_or_else(|e| panic!("cannot run node ({e}): {fix}"));
-    assert!(status.success(), "e2e/run.mjs failed ({status}); see its output above");
+    assert!(
+        status.success(),
+        "e2e/run.mjs failed ({status}); see its output above"
+    );
 
     let (w, h) = decode(&photo(PHOTO)).dimensions();
     for file in ["blur.png", "blur.jpg"] {
         let bytes = std::fs::read(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(decode(&bytes).dimensions(), (w, h), "{file} is not full size");
+        assert_eq!(
+            decode(&bytes).dimensions(),
+            (w, h),
+            "{file} is not full size"
+        );
     }
     if std::env::var_os("LENSBLUR_E2E_OUT").is_none() {
         let _ = std::fs::remove_dir_all(&out);

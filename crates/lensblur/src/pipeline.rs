@@ -237,10 +237,7 @@ pub fn fit_pixels(width: usize, height: usize, max_pixels: u64) -> (usize, usize
 pub fn downscale_photo(photo: &Photo, width: usize, height: usize) -> Photo {
     Photo {
         rgb: resize_rgb(&photo.rgb, width, height),
-        alpha: photo
-            .alpha
-            .as_ref()
-            .map(|a| resize_plane(a, width, height)),
+        alpha: photo.alpha.as_ref().map(|a| resize_plane(a, width, height)),
         meta: photo.meta.clone(),
         format: photo.format,
         bit_depth: photo.bit_depth,

@@ -276,7 +276,10 @@ fn any_backend_plugs_in_and_the_subject_survives() {
 fn downscaled_preview_matches_downscaled_full_render() {
     let (photo, analysis) = load("portraits/p_0865636e.jpg");
     let (pw, ph) = lensblur::pipeline::fit_pixels(photo.rgb.width, photo.rgb.height, 400_000);
-    assert!(pw < photo.rgb.width, "test photo should be larger than the preview");
+    assert!(
+        pw < photo.rgb.width,
+        "test photo should be larger than the preview"
+    );
     let small_photo = lensblur::pipeline::downscale_photo(&photo, pw, ph);
     let small = analysis.downscaled(pw, ph);
     assert_eq!((small.alpha.width, small.alpha.height), (pw, ph));

@@ -53,7 +53,9 @@ impl Server {
                 let listener = tokio::net::TcpListener::bind(config.addr)
                     .await
                     .expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send");
                 lensblur_serve::serve_listener(listener, state, async {
                     let _ = stop_rx.await;
                 })
@@ -109,8 +111,17 @@ impl Resp {
 
     /// Asserts a JSON error with this status and code.
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{:?}", String::from_utf8_lossy(&self.body));
-        assert!(self.content_type.starts_with("application/json"), "{}", self.content_type);
+        assert_eq!(
+            self.status,
+            status,
+            "{:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{}",
+            self.content_type
+        );
         let j = self.json();
         assert_eq!(j["error"], code, "{j}");
         assert!(
