@@ -4,6 +4,7 @@
 // Run by crates/lensblur-serve/tests/browser.rs, which starts the server. Environment:
 //   LENSBLUR_URL      the server, e.g. http://127.0.0.1:40123/
 //   LENSBLUR_PHOTO    a photo to upload
+//   LENSBLUR_PHOTO_NO_SUBJECT  optional: a photo without a clear subject
 //   LENSBLUR_OUT      a directory for the downloads (blur.png, blur.jpg) and screenshots
 //   LENSBLUR_CHROMIUM the browser (default /usr/bin/chromium)
 // Exits non-zero with a message on the first failed check.
@@ -87,6 +88,7 @@ try {
   check(await page.isVisible('#work'), 'the workspace is shown after analysis');
   const session = await page.evaluate(() => state.session);
   check(session && session.width > 0 && session.preview_width > 0, `session ${session.width}x${session.height}, preview ${session.preview_width}x${session.preview_height}`);
+  check(!(await page.isVisible('#ctl-force')), 'no "blur anyway" control when a subject was found');
   const first = await pixels(page, '#after');
   const info = await page.textContent('#stage-info');
   check(/render \d+ ms/.test(info), `render time shown: "${info}"`);
@@ -161,6 +163,24 @@ try {
     const path = join(out, file);
     await dl.saveAs(path);
     check(statSync(path).size > 1000, `downloaded ${dl.suggestedFilename()} (${statSync(path).size} bytes)`);
+  }
+
+  // A photo without a clear subject comes back unblurred; "blur anyway" appears and works.
+  const noSubject = process.env.LENSBLUR_PHOTO_NO_SUBJECT;
+  if (noSubject) {
+    await page.click('#new-photo');
+    await page.setInputFiles('#file', noSubject);
+    await page.waitForFunction(() => state.session && document.getElementById('after').dataset.renders, null, { timeout: 180000 });
+    await settled(page);
+    check(!(await page.evaluate(() => state.session.subject)), 'no subject found in the second photo');
+    check(await page.isVisible('#ctl-force'), 'the "blur anyway" control appears');
+    const plain = await pixels(page, '#after');
+    check(meanAbsDiff(plain, await pixels(page, '#before')) < 1.5, 'shown unblurred');
+    await page.check('#ctl-force');
+    await settled(page);
+    const forced = await pixels(page, '#after');
+    check(meanAbsDiff(plain, forced) > 1.0, `"blur anyway" blurs it (mean |Δ| ${meanAbsDiff(plain, forced).toFixed(2)})`);
+    await page.screenshot({ path: join(out, 'desktop-no-subject.png') });
   }
   await ctx.close();
 

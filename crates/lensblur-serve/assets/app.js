@@ -15,6 +15,12 @@ const CONTROLS = [
     sub: 'How strongly lights bloom into bokeh balls',
     show: (v) => `${Math.round(v * 100)}%`,
   },
+  {
+    // A checkbox control, shown only when it matters.
+    name: 'force', type: 'checkbox', label: 'Blur anyway', value: false,
+    sub: 'No clear subject was found, so the photo is shown unblurred',
+    when: (session) => !session.subject,
+  },
 ];
 
 // Features the page can offer once the server supports them.
@@ -62,7 +68,18 @@ function buildControls() {
   for (const c of CONTROLS) {
     const wrap = document.createElement('div');
     wrap.className = 'control';
+    wrap.dataset.name = c.name;
     const id = `ctl-${c.name}`;
+    if (c.type === 'checkbox') {
+      wrap.innerHTML = `<label class="switch"><input type="checkbox" id="${id}"><span></span></label><div class="sub"></div>`;
+      wrap.querySelector('span').textContent = c.label;
+      wrap.querySelector('.sub').textContent = c.sub || '';
+      const input = wrap.querySelector('input');
+      input.checked = Boolean(c.value);
+      input.addEventListener('change', () => { state.params[c.name] = input.checked; requestRender(); });
+      box.append(wrap);
+      continue;
+    }
     wrap.innerHTML = `<div class="head"><label for="${id}"></label><output for="${id}"></output></div>`;
     wrap.querySelector('label').textContent = c.label;
     const out = wrap.querySelector('output');
@@ -174,9 +191,17 @@ function openSession(s, name, ms) {
   $('before').src = `/v1/sessions/${s.id}/original`;
   $('matte').src = `/v1/sessions/${s.id}/matte`;
   $('after').removeAttribute('src');
+  delete $('after').dataset.query;
+  delete $('after').dataset.renders;
+  $('download-status').textContent = '';
+  $('focus-hint').hidden = true;
   $('pick').hidden = true;
   $('work').hidden = false;
   $('new-photo').hidden = false;
+  for (const c of CONTROLS) {
+    const el = document.querySelector(`.control[data-name="${c.name}"]`);
+    if (el) el.hidden = c.when ? !c.when(s) : false;
+  }
   const subject = s.subject ? `subject found (confidence ${s.confidence.toFixed(2)})` : 'no clear subject: shown unblurred';
   state.info = `${s.width}×${s.height} · ${subject} · analysed in ${(ms / 1000).toFixed(1)} s`;
   $('stage-info').textContent = state.info;

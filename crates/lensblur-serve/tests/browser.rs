@@ -50,6 +50,10 @@ fn page_end_to_end_in_headless_chromium() {
         .current_dir(&e2e)
         .env("LENSBLUR_URL", server.url("/"))
         .env("LENSBLUR_PHOTO", &photo_path)
+        .env(
+            "LENSBLUR_PHOTO_NO_SUBJECT",
+            shared().join("data/photos/hubble_deep_field.jpg"),
+        )
         .env("LENSBLUR_OUT", &out)
         .env("LENSBLUR_CHROMIUM", &chromium)
         .status()
