@@ -111,3 +111,52 @@ impl Jobs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_queue_is_refused_and_timeouts_keep_the_slot_until_the_work_ends() {
+        let jobs = Arc::new(Jobs::new(1, 1));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let long = {
+            let jobs = jobs.clone();
+            tokio::spawn(async move {
+                jobs.run(Duration::from_millis(200), move || {
+                    let _ = rx.recv(); // runs until the test releases it
+                    Ok(1)
+                })
+                .await
+            })
+        };
+        // Wait until it runs, then one more may wait in the queue and a third is refused.
+        while jobs.admitted() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let waiting = {
+            let jobs = jobs.clone();
+            tokio::spawn(async move { jobs.run(Duration::from_secs(30), || Ok(2)).await })
+        };
+        while jobs.admitted() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let refused = jobs
+            .run(Duration::from_secs(1), || Ok(3))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, "queue_full");
+        assert!(refused.retry_after.is_some_and(|s| s >= 1));
+        // The long job times out for its client…
+        let e = long.await.unwrap().unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::GATEWAY_TIMEOUT, "timeout"));
+        // …but its slot is held until the work really ends, so the waiting job has not run.
+        assert_eq!(jobs.admitted(), 2);
+        tx.send(()).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap(), 2);
+        while jobs.admitted() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
