@@ -2,7 +2,8 @@
 //!
 //! The work runs on tokio's blocking pool (it parallelises internally on rayon), never on the async
 //! runtime. At most `workers` jobs run at once and at most `queue` more wait; a job beyond that is
-//! refused at once with 503 + `Retry-After` rather than piling up memory. A job that does not finish
+//! refused at once with 503 + `Retry-After` rather than piling up memory; so is a job whose expected
+//! wait (jobs ahead × mean job time) already reaches the timeout. A job that does not finish
 //! within the request timeout answers 504; the work itself cannot be interrupted, so its slot stays
 //! taken until it really ends — the queue never admits more than it can hold.
 
@@ -65,14 +66,21 @@ impl Jobs {
         timeout: Duration,
         f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        if self.admitted.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+        let ahead = self.admitted.fetch_add(1, Ordering::SeqCst);
+        // Jobs ahead of this one, per worker, times the mean job time, plus its own run: when
+        // that reaches the timeout the job would most likely time out, so refuse it now (503)
+        // instead of letting the client wait for a 504.
+        let mean = Duration::from_millis(self.mean_ms.load(Ordering::Relaxed));
+        let expected_wait =
+            mean * (ahead.saturating_sub(self.workers - 1) as u32).div_ceil(self.workers as u32);
+        if ahead >= self.capacity || expected_wait + mean >= timeout {
             self.admitted.fetch_sub(1, Ordering::SeqCst);
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "queue_full",
                 format!(
-                    "{} photos are being processed or waiting; try again shortly",
-                    self.capacity
+                    "{ahead} photos are being processed or waiting (about {:.0} s of work); try again shortly",
+                    expected_wait.as_secs_f64()
                 ),
             );
             e.retry_after = Some(self.retry_after());
@@ -119,6 +127,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn full_queue_is_refused_and_timeouts_keep_the_slot_until_the_work_ends() {
         let jobs = Arc::new(Jobs::new(1, 1));
+        jobs.mean_ms.store(10, Ordering::Relaxed); // short jobs: admission is by count here
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let long = {
             let jobs = jobs.clone();
@@ -158,5 +167,49 @@ mod tests {
         while jobs.admitted() > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_would_wait_past_its_timeout_is_refused_at_once() {
+        let jobs = Arc::new(Jobs::new(1, 100));
+        jobs.mean_ms.store(10_000, Ordering::Relaxed); // jobs take ~10 s
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let jobs = jobs.clone();
+            tokio::spawn(async move {
+                jobs.run(Duration::from_secs(60), move || {
+                    let _ = rx.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        while jobs.admitted() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let t = Instant::now();
+        let e = jobs
+            .run(Duration::from_secs(5), || Ok(()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "queue_full")
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "refused only after waiting"
+        );
+        // With a timeout longer than the expected wait it is queued (and runs).
+        let queued = {
+            let jobs = jobs.clone();
+            tokio::spawn(async move { jobs.run(Duration::from_secs(60), || Ok(())).await })
+        };
+        while jobs.admitted() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        queued.await.unwrap().unwrap();
     }
 }
