@@ -14,6 +14,7 @@ Examples:
   lensblur blur 'shoot/**/*.jpg' --out-dir delivered/ --jobs 2 --report report.json
   lensblur blur shoot/ --out-dir out/ --dry-run      what would be written or skipped
   lensblur matte portrait.jpg -o portrait.alpha.png  the refined alpha matte (8-bit grey PNG)
+  lensblur serve                                     web app on http://127.0.0.1:8080/
   lensblur models list
   lensblur models install                            fetches the default model (u2netp)
 
@@ -44,6 +45,8 @@ pub enum Command {
     Blur(Box<BlurArgs>),
     /// Write the refined full-resolution subject matte as an 8-bit grey PNG.
     Matte(MatteArgs),
+    /// Start the web app and HTTP API (open the printed address in a browser).
+    Serve(ServeArgs),
     /// List, install or locate models.
     Models {
         /// Action.
@@ -211,6 +214,53 @@ pub const DEFAULT_NAME: &str = "{stem}.blur.{ext}";
 pub struct MatteArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `lensblur serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 to accept other machines; there is no authentication).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Port (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Largest upload, in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 50)]
+    pub max_upload_mb: usize,
+    /// Refuse images with more pixels than this.
+    #[arg(long, value_name = "N", default_value_t = 50_000_000)]
+    pub max_pixels: u64,
+    /// Analyses running at once (each uses every core).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: u32,
+    /// Analyses allowed to wait; more get 503 + Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub queue: usize,
+    /// Per-request time limit in seconds (504 past it).
+    #[arg(long, value_name = "SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Memory for cached analyses of the page's photos, in MiB (least recently used dropped first).
+    #[arg(long, value_name = "MB", default_value_t = 2048)]
+    pub cache_mb: usize,
+    /// Drop a page's photo after this many idle minutes.
+    #[arg(long, value_name = "MIN", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_minutes: u64,
+    /// Matte model name from `lensblur models list`.
+    #[arg(long, value_name = "NAME", default_value = "u2netp")]
+    pub model: String,
+    /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Do not install a missing model; fail instead.
+    #[arg(long)]
+    pub no_install: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+    /// Matte refinement method.
+    #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
+    pub refine: RefineArg,
 }
 
 /// `lensblur models …`.
@@ -382,6 +432,21 @@ mod tests {
             let r = Cli::try_parse_from(["lensblur", "blur", "a.jpg", bad[0], bad[1]]);
             assert!(r.is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn parses_serve() {
+        let Ok(Cli {
+            command: Command::Serve(s),
+            ..
+        }) = Cli::try_parse_from(["lensblur", "serve", "--port", "9000", "--bind", "0.0.0.0"])
+        else {
+            panic!("serve did not parse");
+        };
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.bind.to_string(), "0.0.0.0");
+        assert!(Cli::try_parse_from(["lensblur", "serve", "--bind", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["lensblur", "serve", "--workers", "0"]).is_err());
     }
 
     #[test]

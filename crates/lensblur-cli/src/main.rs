@@ -18,7 +18,7 @@ use lensblur::matte::refine::RefineMethod;
 use lensblur::models::{self, ModelStore, Progress};
 use lensblur::{AnalyseOptions, Error, Matter, RenderOptions};
 
-use cli::{BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelsAction, RefineArg};
+use cli::{BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelsAction, RefineArg, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -143,8 +143,50 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Blur(args) if batch::wanted(args) => batch::run(cli, args),
         Command::Blur(args) => run_photos(cli, &args.common, Job::Blur(args)),
         Command::Matte(args) => run_photos(cli, &args.common, Job::Matte),
+        Command::Serve(args) => run_serve(cli, args),
         Command::Models { action, model_dir } => run_models(cli, action, model_dir.clone()),
     }
+}
+
+fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .context("cannot set up the thread pool")?;
+    }
+    let opts = AnalyseOptions {
+        model: args.model.clone(),
+        model_dir: args.model_dir.clone(),
+        threads: args.threads,
+        refine: refine_method(args.refine),
+    };
+    let matter = load_model(
+        cli,
+        &args.model,
+        args.model_dir.clone(),
+        args.no_install,
+        &opts,
+    )?;
+    let config = lensblur_serve::Config {
+        addr: std::net::SocketAddr::new(args.bind, args.port),
+        limits: lensblur_serve::Limits {
+            max_body_bytes: args.max_upload_mb.saturating_mul(1 << 20),
+            max_pixels: args.max_pixels,
+            workers: args.workers as usize,
+            queue: args.queue,
+            timeout: Duration::from_secs(args.timeout),
+            cache_bytes: args.cache_mb.saturating_mul(1 << 20),
+            session_idle: Duration::from_secs(args.idle_minutes * 60),
+            ..Default::default()
+        },
+        analyse: opts,
+    };
+    let addr = config.addr;
+    lensblur_serve::run(config, matter).with_context(|| {
+        format!("cannot serve on {addr} (is the port in use? try --port with another number)")
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy)]
@@ -267,9 +309,25 @@ fn refine_method(arg: RefineArg) -> RefineMethod {
 
 /// Loads the matte model, installing it first (and saying so) when it is missing.
 fn load_matter(cli: &Cli, common: &CommonArgs, opts: &AnalyseOptions) -> anyhow::Result<Matter> {
-    let store = ModelStore::new(common.model_dir.clone()).context("cannot open the model cache")?;
-    let spec = models::find(&common.model)?;
-    if !store.is_installed(spec) && !common.no_install {
+    load_model(
+        cli,
+        &common.model,
+        common.model_dir.clone(),
+        common.no_install,
+        opts,
+    )
+}
+
+fn load_model(
+    cli: &Cli,
+    model: &str,
+    model_dir: Option<PathBuf>,
+    no_install: bool,
+    opts: &AnalyseOptions,
+) -> anyhow::Result<Matter> {
+    let store = ModelStore::new(model_dir).context("cannot open the model cache")?;
+    let spec = models::find(model)?;
+    if !store.is_installed(spec) && !no_install {
         if !cli.quiet {
             eprintln!(
                 "lensblur: model {} is not installed yet; installing it once into {}",

@@ -16,6 +16,7 @@ use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
 use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
 use crate::models::{self, ModelStore};
+use crate::resample::{resize_plane, resize_rgb};
 
 /// Smallest side we process; below this the model and filters are meaningless.
 pub const MIN_SIDE: usize = 8;
@@ -297,4 +298,91 @@ pub fn render(photo: &Photo, analysis: &Analysis, opts: &RenderOptions) -> Resul
         }
     };
     Ok(out)
+}
+
+/// The size a `width × height` image is shrunk to so it has at most `max_pixels` pixels, keeping
+/// its aspect ratio (each side rounded down, at least [`MIN_SIDE`]); unchanged when it already fits.
+pub fn fit_pixels(width: usize, height: usize, max_pixels: u64) -> (usize, usize) {
+    let n = width as u64 * height as u64;
+    if n <= max_pixels || n == 0 {
+        return (width, height);
+    }
+    let s = (max_pixels as f64 / n as f64).sqrt();
+    let w = ((width as f64 * s).floor() as usize).clamp(MIN_SIDE.min(width), width);
+    let h = ((height as f64 * s).floor() as usize).clamp(MIN_SIDE.min(height), height);
+    (w, h)
+}
+
+/// A `width × height` copy of `photo` (colour and source alpha resampled with the antialiased
+/// filter of [`crate::resample`]; metadata, format and bit depth kept). Used for previews.
+pub fn downscale_photo(photo: &Photo, width: usize, height: usize) -> Photo {
+    Photo {
+        rgb: resize_rgb(&photo.rgb, width, height),
+        alpha: photo.alpha.as_ref().map(|a| resize_plane(a, width, height)),
+        meta: photo.meta.clone(),
+        format: photo.format,
+        bit_depth: photo.bit_depth,
+    }
+}
+
+impl Analysis {
+    /// A `width × height` copy of this analysis, for fast previews: [`render`] of the downscaled
+    /// photo with it matches a downscaled full-resolution render, because strength is a fraction of
+    /// the image diagonal (resolution independent). The linear photo and the foreground are resampled
+    /// in linear light; the coarse model output is shared as is; timings are kept.
+    pub fn downscaled(&self, width: usize, height: usize) -> Analysis {
+        let (alpha, (foreground, linear)) = rayon::join(
+            || resize_plane(&self.alpha, width, height),
+            || {
+                rayon::join(
+                    || resize_rgb(&self.foreground, width, height),
+                    || resize_rgb(&self.linear, width, height),
+                )
+            },
+        );
+        // White noise averaged over s² pixels keeps 1/s of its std: the preview's grain matches the
+        // full render seen at the same size.
+        let s = width as f32 / self.alpha.width.max(1) as f32;
+        Analysis {
+            alpha,
+            foreground,
+            linear,
+            coarse: self.coarse.clone(),
+            noise: self.noise.scaled(s.min(1.0)),
+            depth: self.depth.as_ref().map(|d| DepthLayers {
+                disparity: resize_plane(&d.disparity, width, height),
+                background: resize_plane(&d.background, width, height),
+            }),
+            timings: self.timings.clone(),
+        }
+    }
+
+    /// Bytes held by the full-resolution planes (alpha, foreground, linear photo, depth): what caching
+    /// this analysis costs in memory.
+    pub fn heap_bytes(&self) -> usize {
+        let depth = self
+            .depth
+            .as_ref()
+            .map_or(0, |d| d.disparity.len() + d.background.len());
+        (self.alpha.data.len() + self.foreground.len() * 3 + self.linear.len() * 3 + depth)
+            * std::mem::size_of::<f32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_pixels_keeps_aspect_and_bound() {
+        assert_eq!(fit_pixels(1000, 500, 2_000_000), (1000, 500));
+        let (w, h) = fit_pixels(4000, 3000, 2_000_000);
+        assert!(w as u64 * h as u64 <= 2_000_000, "{w}x{h}");
+        assert!(w as u64 * h as u64 > 1_990_000, "{w}x{h} shrank too far");
+        assert!((w as f64 / h as f64 - 4.0 / 3.0).abs() < 0.01);
+        // A very thin image keeps at least MIN_SIDE on its short side.
+        let (w, h) = fit_pixels(100_000, 10, 1000);
+        assert_eq!(h, MIN_SIDE);
+        assert!(w <= 100_000);
+    }
 }

@@ -268,3 +268,38 @@ fn any_backend_plugs_in_and_the_subject_survives() {
         "{corner_before} -> {corner_after}"
     );
 }
+
+/// A preview rendered from `Analysis::downscaled` matches the full-resolution render downscaled to
+/// the same size (strength is resolution independent), so the web slider shows what the download
+/// will be.
+#[test]
+fn downscaled_preview_matches_downscaled_full_render() {
+    let (photo, analysis) = load("portraits/p_0865636e.jpg");
+    let (pw, ph) = lensblur::pipeline::fit_pixels(photo.rgb.width, photo.rgb.height, 400_000);
+    assert!(
+        pw < photo.rgb.width,
+        "test photo should be larger than the preview"
+    );
+    let small_photo = lensblur::pipeline::downscale_photo(&photo, pw, ph);
+    let small = analysis.downscaled(pw, ph);
+    assert_eq!((small.alpha.width, small.alpha.height), (pw, ph));
+    for strength in [15.0, 60.0] {
+        let opts = RenderOptions {
+            strength,
+            ..Default::default()
+        };
+        let full = render(&photo, &analysis, &opts).expect("full render");
+        let reference = lensblur::resample::resize_rgb(&full, pw, ph);
+        let preview = render(&small_photo, &small, &opts).expect("preview render");
+        let mut se = 0.0f64;
+        for ch in 0..3 {
+            for (a, b) in preview.c[ch].iter().zip(&reference.c[ch]) {
+                se += ((a - b) as f64).powi(2);
+            }
+        }
+        let mse = se / (3 * pw * ph) as f64;
+        let psnr = 10.0 * (1.0 / mse).log10();
+        println!("strength {strength}: preview vs downscaled full render PSNR {psnr:.1} dB");
+        assert!(psnr > 30.0, "strength {strength}: PSNR {psnr:.1} dB");
+    }
+}
