@@ -3,9 +3,9 @@
 //! [`RenderParams::set`], a line in [`RenderParams::options`] and an entry in [`RENDER_FIELDS`]
 //! (which the OpenAPI document is built from).
 
-use lensblur::io::{EncodeOptions, Format, DEFAULT_QUALITY};
 use lensblur::bokeh::{Aperture, Profile};
 use lensblur::grain::Grain;
+use lensblur::io::{EncodeOptions, Format, DEFAULT_QUALITY};
 use lensblur::RenderOptions;
 
 use crate::error::ApiError;
@@ -194,9 +194,7 @@ impl RenderParams {
                 self.aperture.shape = Aperture::parse_shape(value.trim())
                     .map_err(|e| ApiError::invalid(e.to_string()))?
             }
-            "aperture_rotation" => {
-                self.aperture.rotation_deg = number(name, value, -360.0, 360.0)?
-            }
+            "aperture_rotation" => self.aperture.rotation_deg = number(name, value, -360.0, 360.0)?,
             "aperture_curvature" => self.aperture.curvature = number(name, value, 0.0, 1.0)?,
             "cats_eye" => self.aperture.cats_eye = number(name, value, 0.0, 1.0)?,
             "bokeh_profile" => {

@@ -147,6 +147,28 @@ fn add_edge(d: &mut [f32], w: usize, pos: f32, v: &[f32; 4]) {
     }
 }
 
+/// Reused full-size buffers: slices are rendered one after another, and handing big buffers back to
+/// the OS between them (then faulting fresh zeroed pages in) cost about a third of the render.
+#[derive(Default)]
+struct Pool {
+    free: Vec<Vec<f32>>,
+    sums: Vec<[f32; 6]>,
+}
+
+impl Pool {
+    /// A zeroed buffer of `n` samples.
+    fn get(&mut self, n: usize) -> Vec<f32> {
+        let mut v = self.free.pop().unwrap_or_default();
+        v.clear();
+        v.resize(n, 0.0);
+        v
+    }
+
+    fn put(&mut self, v: Vec<f32>) {
+        self.free.push(v);
+    }
+}
+
 /// Scatters premultiplied `(p[0..3], a)` with per-pixel radius `rad` (working px) over a `w × h`
 /// grid. Returns `[r, g, b, a]` planes.
 fn scatter(
@@ -157,6 +179,7 @@ fn scatter(
     h: usize,
     range: (f32, f32),
     shape: &(dyn Fn(f32) -> Vec<(i32, f32, f32, f32)> + Sync),
+    pool: &mut Pool,
 ) -> [Vec<f32>; 4] {
     let q0 = (range.0 / RADIUS_STEP).floor() as usize;
     let q1 = (range.1 / RADIUS_STEP).ceil() as usize;
@@ -169,21 +192,22 @@ fn scatter(
     let band = h.div_ceil(4 * threads).max(8);
     let stride = (w + 1) * 4;
     let mut out = [
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
-        vec![0.0f32; w * h],
+        pool.get(w * h),
+        pool.get(w * h),
+        pool.get(w * h),
+        pool.get(w * h),
     ];
+    let mut diff_all = pool.get(h * stride);
     let [o0, o1, o2, o3] = &mut out;
     o0.par_chunks_mut(band * w)
         .zip(o1.par_chunks_mut(band * w))
         .zip(o2.par_chunks_mut(band * w))
         .zip(o3.par_chunks_mut(band * w))
+        .zip(diff_all.par_chunks_mut(band * stride))
         .enumerate()
-        .for_each(|(bi, (((o0, o1), o2), o3))| {
+        .for_each(|(bi, ((((o0, o1), o2), o3), diff))| {
             let b0 = bi * band;
             let b1 = (b0 + band).min(h);
-            let mut diff = vec![0.0f32; (b1 - b0) * stride];
             let s0 = b0.saturating_sub(reach);
             let s1 = (b1 + reach).min(h);
             for y in s0..s1 {
@@ -235,6 +259,7 @@ fn scatter(
                 }
             }
         });
+    pool.put(diff_all);
     out
 }
 
@@ -276,6 +301,7 @@ fn render_slice(
     reach: Option<f32>,
     member_rows: (usize, usize),
     shape: &(dyn Fn(f32) -> Vec<(i32, f32, f32, f32)> + Sync),
+    pool: &mut Pool,
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
@@ -296,7 +322,9 @@ fn render_slice(
     let boost = hl.enabled();
     let ta = std::time::Instant::now();
     // Block sums: member weight M, known-absent weight N, M·B (3), M·|c|.
-    let mut sums: Vec<[f32; 6]> = vec![[0.0; 6]; ww * wh];
+    let mut sums = std::mem::take(&mut pool.sums);
+    sums.clear();
+    sums.resize(ww * wh, [0.0; 6]);
     sums.par_chunks_mut(ww).enumerate().for_each(|(j, out)| {
         let y0 = (j0 + j) * k;
         let y1 = (y0 + k).min(h);
@@ -352,6 +380,7 @@ fn render_slice(
         }
     });
     if !sums.iter().any(|o| o[0] > 0.0) {
+        pool.sums = sums;
         return None;
     }
     let t0 = std::time::Instant::now();
@@ -420,9 +449,9 @@ fn render_slice(
         || pull_push_where(&[&frac], &known, cw, chh, need),
     );
     // Extended slice: own content plus the unknown (occluded) part times the extrapolated coverage.
-    let mut pre = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
-    let mut a = vec![0.0f32; n];
-    let mut rad = vec![0.0f32; n];
+    let mut pre = [pool.get(n), pool.get(n), pool.get(n)];
+    let mut a = pool.get(n);
+    let mut rad = pool.get(n);
     let kf = k as f32;
     let xs = Axis::table(ww, f, cw);
     let ys = Axis::table(wh, f, chh);
@@ -466,11 +495,16 @@ fn render_slice(
             });
     }
     let t1 = std::time::Instant::now();
-    let mut c = scatter(&pre, &a, &rad, ww, wh, (rlo / kf, rhi / kf), shape);
+    let mut c = scatter(&pre, &a, &rad, ww, wh, (rlo / kf, rhi / kf), shape, pool);
+    pool.sums = sums;
+    let active = a.iter().filter(|&&v| v > 1e-7).count() as f64 / n as f64;
+    for v in pre.into_iter().chain([a, rad]) {
+        pool.put(v);
+    }
     tracing::debug!(
         slice = s,
         k,
-        active = a.iter().filter(|&&v| v > 1e-7).count() as f64 / n as f64,
+        active,
         sums_ms = (t0 - ta).as_secs_f64() * 1e3,
         fill_ms = (t1 - t0).as_secs_f64() * 1e3,
         scatter_ms = t1.elapsed().as_secs_f64() * 1e3,
@@ -560,6 +594,31 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
             let local = |r: usize| r.checked_sub(layer.y0).filter(|&r| r < layer.h);
             let (l0, l1) = (local(y0), local(y1));
             if l0.is_none() && l1.is_none() {
+                return;
+            }
+            if layer.k == k_acc {
+                // Same grid: no interpolation.
+                let Some(l) = l0 else { return };
+                let r = l * lw..(l + 1) * lw;
+                let (c0, c1, c2, c3) = (
+                    &layer.c[0][r.clone()],
+                    &layer.c[1][r.clone()],
+                    &layer.c[2][r.clone()],
+                    &layer.c[3][r],
+                );
+                for x in 0..aw {
+                    let la = c3[x];
+                    if la <= 0.0 {
+                        continue;
+                    }
+                    let t = (1.0 - la).max(0.0);
+                    a0[x] = c0[x] + t * a0[x];
+                    a1[x] = c1[x] + t * a1[x];
+                    a2[x] = c2[x] + t * a2[x];
+                    if let Some(a3) = a3.as_deref_mut() {
+                        a3[x] = la + t * a3[x];
+                    }
+                }
                 return;
             }
             let sample = |c: &[f32], x: usize| {
@@ -661,7 +720,8 @@ pub(crate) fn render_layered(
         .map(|&s| slice_range(s).1)
         .fold(0.0f32, f32::max);
     let farthest = slices.first().copied().filter(|&s| s < 0);
-    let render = |s: i8| {
+    let mut pool = Pool::default();
+    let render = |s: i8, pool: &mut Pool| {
         // How far behind nearer content this slice can show (see `render_slice`).
         let reach = if Some(s) == farthest {
             None
@@ -671,12 +731,16 @@ pub(crate) fn render_layered(
             Some(slice_range(s).1 + near_max)
         };
         let rows = member_rows[(s as i16 + 128) as usize];
-        render_slice(s, image, fg, alpha, coc, &map, &hl, reach, rows, shape)
+        render_slice(
+            s, image, fg, alpha, coc, &map, &hl, reach, rows, shape, pool,
+        )
     };
     // Far slices, farthest first, composited on the grid of the latest (finest so far) slice.
     let mut acc: Option<(usize, [Vec<f32>; 4])> = None;
     for &s in slices.iter().filter(|&&s| s < 0) {
-        let Some(layer) = render(s) else { continue };
+        let Some(layer) = render(s, &mut pool) else {
+            continue;
+        };
         let (k_acc, mut a) = match acc.take() {
             None => {
                 let n = w.div_ceil(layer.k) * h.div_ceil(layer.k);
@@ -694,6 +758,9 @@ pub(crate) fn render_layered(
             Some(x) => x,
         };
         over(&mut a, k_acc, &layer, w, h);
+        for v in layer.c {
+            pool.put(v);
+        }
         acc = Some((k_acc, a));
     }
     let tb = std::time::Instant::now();
@@ -751,8 +818,11 @@ pub(crate) fn render_layered(
     );
     // Near slices blur over everything behind them.
     for s in slices.iter().filter(|&&s| s > 0) {
-        if let Some(layer) = render(*s) {
+        if let Some(layer) = render(*s, &mut pool) {
             over(&mut out.c, 1, &layer, w, h);
+            for v in layer.c {
+                pool.put(v);
+            }
         }
     }
     out
@@ -791,7 +861,16 @@ mod tests {
         p[0][20 * w + 20] = 2.0;
         a[20 * w + 20] = 1.0;
         let rad = vec![6.3f32; w * h];
-        let out = scatter(&p, &a, &rad, w, h, (4.0, 8.0), &disc_spans);
+        let out = scatter(
+            &p,
+            &a,
+            &rad,
+            w,
+            h,
+            (4.0, 8.0),
+            &disc_spans,
+            &mut Pool::default(),
+        );
         let total: f32 = out[3].iter().sum();
         assert!((total - 1.0).abs() < 1e-4, "{total}");
         let k = crate::bokeh::DiscKernel::new(6.25);
