@@ -171,6 +171,7 @@ impl Pool {
 
 /// Scatters premultiplied `(p[0..3], a)` with per-pixel radius `rad` (working px) over a `w × h`
 /// grid. Returns `[r, g, b, a]` planes.
+#[allow(clippy::too_many_arguments)]
 fn scatter(
     p: &[Vec<f32>; 3],
     a: &[f32],
