@@ -30,6 +30,11 @@ fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `RUST_LOG=lensblur=debug` prints per-slice timings of the depth renderer.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mp: f64 = args.first().and_then(|v| v.parse().ok()).unwrap_or(12.0);
     let dir = shared().join("data/depth");

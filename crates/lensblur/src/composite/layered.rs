@@ -306,8 +306,15 @@ fn render_slice(
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
-    // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end).
-    let k = working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1));
+    // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end). The
+    // smallest slice (0.5–4 px) takes its grid from its upper radius: on large images it then runs
+    // at half resolution, where a 0.5 px disc renders like a 1 px one — invisible at 12 MP, and the
+    // full-resolution passes of this slice were a third of the render.
+    let k = if s.unsigned_abs() == 1 {
+        working_factor(rhi, w, h)
+    } else {
+        working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1))
+    };
     // Only the rows the slice can reach: its own rows, the extension's reach and its blur.
     let (j0, j1) = match reach {
         None => (0, h.div_ceil(k)),
@@ -389,36 +396,35 @@ fn render_slice(
     // The extension is smooth: extrapolate on a grid of at least 4 px, sample it bilinearly.
     let f = 4usize.div_ceil(k).max(1);
     let (cw, chh) = (ww.div_ceil(f), wh.div_ceil(f));
-    // Coarse block means of the six sums, straight from the fine grid.
-    let mut coarse: Vec<Vec<f32>> = (0..6).map(|_| vec![0.0f32; cw * chh]).collect();
-    {
-        let mut rows: Vec<&mut [f32]> = Vec::with_capacity(6);
-        let mut chunks: Vec<_> = coarse.iter_mut().map(|c| c.chunks_mut(cw)).collect();
-        for cy in 0..chh {
-            rows.clear();
-            for ch in chunks.iter_mut() {
-                rows.push(ch.next().unwrap_or_default());
-            }
+    // Coarse block means of the six sums, straight from the fine grid (one coarse row per task).
+    let coarse_rows: Vec<Vec<[f32; 6]>> = (0..chh)
+        .into_par_iter()
+        .map(|cy| {
+            let mut row = vec![[0.0f32; 6]; cw];
             let fy0 = cy * f;
             let fy1 = (fy0 + f).min(wh);
             for fy in fy0..fy1 {
                 for (fx, o) in sums[fy * ww..(fy + 1) * ww].iter().enumerate() {
-                    let cx = fx / f;
-                    for (c, row) in rows.iter_mut().enumerate() {
-                        row[cx] += o[c];
+                    let r = &mut row[fx / f];
+                    for c in 0..6 {
+                        r[c] += o[c];
                     }
                 }
             }
             let ny = (fy1 - fy0) as f32;
-            for cx in 0..cw {
+            for (cx, r) in row.iter_mut().enumerate() {
                 let nx = (((cx + 1) * f).min(ww) - cx * f) as f32;
                 let inv = 1.0 / (nx * ny);
-                for row in rows.iter_mut() {
-                    row[cx] *= inv;
+                for v in r.iter_mut() {
+                    *v *= inv;
                 }
             }
-        }
-    }
+            row
+        })
+        .collect();
+    let coarse: Vec<Vec<f32>> = (0..6)
+        .map(|c| coarse_rows.iter().flatten().map(|r| r[c]).collect())
+        .collect();
     let m: Vec<f32> = coarse[0].iter().map(|v| v.min(1.0)).collect();
     let known: Vec<f32> = coarse[0]
         .iter()
