@@ -18,6 +18,9 @@ use crate::io::{decode_file, DecodeOptions};
 use crate::matte::refine::pull_push;
 use crate::resample::resize_plane;
 
+/// Samples taken for a map's statistics (quantiles, the subject's median).
+const SAMPLE_TARGET: usize = 1 << 20;
+
 /// Largest depth array accepted from `.npy`/`.npz` files (samples), a guard like `max_pixels`.
 const MAX_SAMPLES: usize = 200_000_000;
 
@@ -268,10 +271,12 @@ pub fn focus_disparity(depth: &Plane, alpha: &Plane, focus: Focus) -> f32 {
     match focus {
         Focus::Point { x, y } => point(x, y),
         Focus::Subject => {
+            let step = (depth.data.len() / SAMPLE_TARGET).max(1);
             let mut v: Vec<f32> = depth
                 .data
                 .iter()
                 .zip(&alpha.data)
+                .step_by(step)
                 .filter(|(_, &a)| a > 0.9)
                 .map(|(&d, _)| d)
                 .collect();
@@ -295,8 +300,17 @@ fn median(v: &mut [f32]) -> f32 {
 }
 
 /// Value at quantile `q` (0–1) of the finite samples.
+///
+/// Statistics of a smooth map: on large maps a regular subsample of ≈ 1 M samples is used (the
+/// quantile of 12 M samples moves by well under a percent of the range, at a tenth of the cost).
 pub(crate) fn quantile(data: &[f32], q: f64) -> f32 {
-    let mut v: Vec<f32> = data.iter().copied().filter(|v| v.is_finite()).collect();
+    let step = (data.len() / SAMPLE_TARGET).max(1);
+    let mut v: Vec<f32> = data
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     if v.is_empty() {
         return 0.0;
     }

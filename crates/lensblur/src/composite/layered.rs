@@ -771,15 +771,22 @@ pub(crate) fn render_layered(
         acc = Some((k_acc, a));
     }
     let tb = std::time::Instant::now();
-    let bg = match acc {
-        Some((k_acc, a)) => regrid(a, k_acc, 1, w, h),
-        None => [
-            vec![0.0f32; w * h],
-            vec![0.0f32; w * h],
-            vec![0.0f32; w * h],
-            vec![0.0f32; w * h],
-        ],
+    // The far accumulator stays on its grid; each output row interpolates it on the fly.
+    let (k_acc, bg) = match acc {
+        Some(x) => x,
+        None => (
+            1,
+            [
+                vec![0.0f32; w * h],
+                vec![0.0f32; w * h],
+                vec![0.0f32; w * h],
+                vec![0.0f32; w * h],
+            ],
+        ),
     };
+    let aw = w.div_ceil(k_acc);
+    let tx = grid_taps(w, k_acc, 1);
+    let ty = grid_taps(h, k_acc, 1);
     // In-focus background, renormalisation, subject.
     let mut out = RgbPlanes::new(w, h, 0.0);
     {
@@ -788,35 +795,50 @@ pub(crate) fn render_layered(
             .zip(og.par_chunks_mut(w))
             .zip(ob.par_chunks_mut(w))
             .enumerate()
-            .for_each(|(y, ((or, og), ob))| {
-                for x in 0..w {
-                    let i = y * w + x;
-                    let a = alpha.data[i];
-                    let mut c = [bg[0][i], bg[1][i], bg[2][i]];
-                    let mut cov = bg[3][i];
-                    if map[i] == 0 {
-                        // Sharp background: its own colour, weighted like the plate.
-                        let wb = bg_weight(a);
-                        if wb > 0.0 {
-                            let inv = if a > 0.0 { 1.0 / (1.0 - a) } else { 1.0 };
-                            let t = 1.0 - wb;
-                            for (ch, c) in c.iter_mut().enumerate() {
-                                let b =
-                                    ((image.c[ch][i] - a.max(0.0) * fg.c[ch][i]) * inv).max(0.0);
-                                *c = wb * b + t * *c;
-                            }
-                            cov = wb + t * cov;
+            .for_each_init(
+                || (vec![0.0f32; aw], vec![[0.0f32; 4]; w]),
+                |(tmp, row), (y, ((or, og), ob))| {
+                    let (y0, y1, fy) = ty[y];
+                    for (ch, plane) in bg.iter().enumerate() {
+                        let r0 = &plane[y0 * aw..(y0 + 1) * aw];
+                        let r1 = &plane[y1 * aw..(y1 + 1) * aw];
+                        for ((t, &a), &b) in tmp.iter_mut().zip(r0).zip(r1) {
+                            *t = a + fy * (b - a);
+                        }
+                        for (px, &(x0, x1, fx)) in row.iter_mut().zip(&tx) {
+                            px[ch] = tmp[x0] + fx * (tmp[x1] - tmp[x0]);
                         }
                     }
-                    let inv = if cov > 1e-6 { 1.0 / cov } else { 0.0 };
-                    let sa = snap_alpha(a);
-                    for (ch, o) in [&mut or[x], &mut og[x], &mut ob[x]].into_iter().enumerate() {
-                        let b = c[ch] * inv;
-                        let f = fg.c[ch][i];
-                        *o = f + (1.0 - sa) * (b - f);
+                    for x in 0..w {
+                        let i = y * w + x;
+                        let a = alpha.data[i];
+                        let [c0, c1, c2, mut cov] = row[x];
+                        let mut c = [c0, c1, c2];
+                        if map[i] == 0 {
+                            // Sharp background: its own colour, weighted like the plate.
+                            let wb = bg_weight(a);
+                            if wb > 0.0 {
+                                let inv = if a > 0.0 { 1.0 / (1.0 - a) } else { 1.0 };
+                                let t = 1.0 - wb;
+                                for (ch, c) in c.iter_mut().enumerate() {
+                                    let b = ((image.c[ch][i] - a.max(0.0) * fg.c[ch][i]) * inv)
+                                        .max(0.0);
+                                    *c = wb * b + t * *c;
+                                }
+                                cov = wb + t * cov;
+                            }
+                        }
+                        let inv = if cov > 1e-6 { 1.0 / cov } else { 0.0 };
+                        let sa = snap_alpha(a);
+                        for (ch, o) in [&mut or[x], &mut og[x], &mut ob[x]].into_iter().enumerate()
+                        {
+                            let b = c[ch] * inv;
+                            let f = fg.c[ch][i];
+                            *o = f + (1.0 - sa) * (b - f);
+                        }
                     }
-                }
-            });
+                },
+            );
     }
     drop(bg);
     tracing::debug!(
