@@ -3,10 +3,12 @@
 //! Subject-aware optical background blur. A photo goes through two stages:
 //!
 //! 1. [`analyse`] (expensive, once per photo): the subject matte — a salient-object model at its input
-//!    size, refined at full resolution — and the foreground colour.
+//!    size, refined at full resolution — the foreground colour and the photo's noise; optionally a
+//!    depth map ([`Analysis::set_depth`]).
 //! 2. [`render`] (cheap, per strength): a background plate with the subject filled in from its
 //!    surroundings, aperture-shaped bokeh (disc or polygon, cat's eye, profiles) in linear light with
-//!    highlight boost, then `α·F + (1−α)·bokeh`.
+//!    highlight boost — depth-ordered with a per-pixel radius when there is depth — then
+//!    `α·F + (1−α)·bokeh` and matched grain.
 //!
 //! Colour: inputs and outputs are sRGB-encoded; blurring and compositing happen in linear light.
 //!
