@@ -225,7 +225,7 @@ pub fn render_linear_with_factor(
 }
 
 /// Renders with a per-pixel signed circle-of-confusion map `coc` (full-resolution pixels, negative
-/// behind the focal plane, positive in front), depth-ordered: see [`layered`]. `params.radius` is
+/// behind the focal plane, positive in front), depth-ordered (layered scatter; see `composite/layered.rs`). `params.radius` is
 /// not used (the map holds the radii). The aperture's shape and profile apply; its cat's eye does
 /// not (one kernel per radius here, not per frame position).
 ///
