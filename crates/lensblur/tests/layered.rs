@@ -382,3 +382,33 @@ fn near_blur_covers_the_sharp_subject_partially() {
     assert_eq!(at(30), 0.0);
     assert_eq!(at(70), 0.0);
 }
+
+#[test]
+fn focal_plane_crossing_is_seamless() {
+    // Flat colour; the circle of confusion crosses the focal plane across the rows (−3 … +3 px):
+    // far slice, in-focus rows, near slice. A flat input must come back flat. (Neighbouring rows
+    // with different radii overlap to more than full coverage; composited raw, that printed a
+    // ±6 % line pattern into the near slice — seen on the motorcycle's floor.)
+    let (w, h) = (64, 120);
+    let img = RgbPlanes::new(w, h, 0.4);
+    let mut coc = Plane::new(w, h, 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            coc.data[y * w + x] = -3.0 + 6.0 * y as f32 / (h - 1) as f32;
+        }
+    }
+    let alpha = Plane::new(w, h, 0.0);
+    let out = render_linear_depth(&img, &img, &alpha, &coc, &params());
+    let mut worst = (0.0f32, 0usize);
+    for y in 10..h - 10 {
+        let v = out.c[0][y * w + w / 2];
+        if (v - 0.4).abs() > worst.0 {
+            worst = ((v - 0.4).abs(), y);
+        }
+    }
+    println!(
+        "focal-plane crossing: worst |error| {:.5} at row {}",
+        worst.0, worst.1
+    );
+    assert!(worst.0 < 1e-3, "row {}: {}", worst.1, worst.0);
+}

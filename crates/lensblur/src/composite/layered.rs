@@ -618,10 +618,13 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
                     if la <= 0.0 {
                         continue;
                     }
-                    let t = (1.0 - la).max(0.0);
-                    a0[x] = c0[x] + t * a0[x];
-                    a1[x] = c1[x] + t * a1[x];
-                    a2[x] = c2[x] + t * a2[x];
+                    // Scattered radii that vary from pixel to pixel overlap to more than full
+                    // coverage: that is full coverage by the slice's mean colour.
+                    let (g, la) = if la > 1.0 { (1.0 / la, 1.0) } else { (1.0, la) };
+                    let t = 1.0 - la;
+                    a0[x] = g * c0[x] + t * a0[x];
+                    a1[x] = g * c1[x] + t * a1[x];
+                    a2[x] = g * c2[x] + t * a2[x];
                     if let Some(a3) = a3.as_deref_mut() {
                         a3[x] = la + t * a3[x];
                     }
@@ -644,10 +647,11 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
                 if la <= 0.0 {
                     continue;
                 }
-                let t = (1.0 - la).max(0.0);
-                a0[x] = sample(&layer.c[0], x) + t * a0[x];
-                a1[x] = sample(&layer.c[1], x) + t * a1[x];
-                a2[x] = sample(&layer.c[2], x) + t * a2[x];
+                let (g, la) = if la > 1.0 { (1.0 / la, 1.0) } else { (1.0, la) };
+                let t = 1.0 - la;
+                a0[x] = g * sample(&layer.c[0], x) + t * a0[x];
+                a1[x] = g * sample(&layer.c[1], x) + t * a1[x];
+                a2[x] = g * sample(&layer.c[2], x) + t * a2[x];
                 if let Some(a3) = a3.as_deref_mut() {
                     a3[x] = la + t * a3[x];
                 }
