@@ -299,7 +299,7 @@ fn occluding_layers_match_the_reference() {
 
 #[test]
 fn ground_plane_has_no_seams_between_slices() {
-    // A receding floor: radius grows smoothly from 0.3 px (bottom) to 14 px (top), crossing five
+    // A receding floor: radius grows smoothly from 0.3 px (bottom) to 14 px (top), crossing three
     // slice boundaries. Flat colour with a gentle gradient: any slice seam shows as a step.
     let (w, h) = (80, 160);
     let mut img = RgbPlanes::new(w, h, 0.0);
