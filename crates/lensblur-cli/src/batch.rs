@@ -756,20 +756,11 @@ fn finish(
     let out = lensblur::render(photo, analysis, render_opts)?;
     item.rec.timings_ms.set("render", t.elapsed());
     let t = Instant::now();
-    let bit_depth = if job.format == Format::Png && photo.bit_depth == 16 {
-        16
-    } else {
-        8
-    };
     let bytes = io::encode(
         &out,
         photo.alpha.as_ref(),
         &photo.meta,
-        &EncodeOptions {
-            format: job.format,
-            quality: args.quality,
-            bit_depth,
-        },
+        &EncodeOptions::for_source(job.format, args.quality, photo),
     )?;
     item.rec.timings_ms.set("encode", t.elapsed());
     let t = Instant::now();

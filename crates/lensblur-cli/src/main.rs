@@ -590,20 +590,11 @@ fn process_one(
             let out = lensblur::render(&photo, &analysis, &render_options(b))?;
             timings.push(("render", t.elapsed()));
             let t = Instant::now();
-            let bit_depth = if out_format == Format::Png && photo.bit_depth == 16 {
-                16
-            } else {
-                8
-            };
             let bytes = io::encode(
                 &out,
                 photo.alpha.as_ref(),
                 &photo.meta,
-                &EncodeOptions {
-                    format: out_format,
-                    quality: b.quality,
-                    bit_depth,
-                },
+                &EncodeOptions::for_source(out_format, b.quality, &photo),
             )?;
             timings.push(("encode", t.elapsed()));
             bytes

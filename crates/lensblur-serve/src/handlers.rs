@@ -215,11 +215,8 @@ fn subject_headers(a: &Analysis) -> Vec<(&'static str, String)> {
 
 /// PNG output is 16-bit when the source was (like the CLI); everything else 8-bit.
 fn encode_options(params: &Params, photo: &Photo) -> EncodeOptions {
-    let mut enc = params.output.encode_options(photo.format);
-    if enc.format == Format::Png && photo.bit_depth == 16 {
-        enc.bit_depth = 16;
-    }
-    enc
+    let enc = params.output.encode_options(photo.format);
+    EncodeOptions::for_source(enc.format, enc.quality, photo)
 }
 
 // ---------------------------------------------------------------------------------------------

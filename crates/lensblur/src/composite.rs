@@ -147,6 +147,18 @@ impl Highlights {
         self.hk > 0.0
     }
 
+    /// A colour boosted by the gain of its max channel (unchanged below the threshold).
+    #[inline]
+    fn boost(&self, c: [f32; 3]) -> [f32; 3] {
+        let m = c[0].max(c[1]).max(c[2]);
+        if self.enabled() && m > HIGHLIGHT_THRESHOLD {
+            let g = self.gain(m);
+            c.map(|v| v * g)
+        } else {
+            c
+        }
+    }
+
     /// `1 + hk·smoothstep((m − t)/(1 − t))`: C¹, 1 below the threshold.
     #[inline]
     fn gain(&self, m: f32) -> f32 {
@@ -277,11 +289,29 @@ fn composite_full(b: &RgbPlanes, f: &RgbPlanes, alpha: &Plane) -> RgbPlanes {
     out
 }
 
-/// Plate weight of a matte value: 1 for background, 0 from `PLATE_ALPHA_CUT` up.
+/// Plate weight of a matte value: 1 for background (α ≤ 0), falling as `(1 − α/0.5)²` to 0 from
+/// `PLATE_ALPHA_CUT` up; 0 for NaN (no trusted background there).
 #[inline]
 fn plate_weight(a: f32) -> f32 {
     let x = (1.0 - a / PLATE_ALPHA_CUT).clamp(0.0, 1.0);
-    x * x // NaN clamps to NaN; callers guard below
+    if x.is_nan() {
+        0.0
+    } else {
+        x * x
+    }
+}
+
+/// The background colour behind pixel `px` with matte `a`: the compositing equation solved for B,
+/// `(I − α·F)/(1 − α)`, clamped at 0; `I` itself where α ≤ 0. Only asked where α < 0.5 (the plate
+/// weight is 0 above), so the division is safe.
+#[inline]
+fn background_colour(image: &RgbPlanes, fg: &RgbPlanes, a: f32, px: usize) -> [f32; 3] {
+    let i = [image.c[0][px], image.c[1][px], image.c[2][px]];
+    if a <= 0.0 {
+        return i;
+    }
+    let inv = 1.0 / (1.0 - a);
+    [0, 1, 2].map(|c| ((i[c] - a * fg.c[c][px]) * inv).max(0.0))
 }
 
 /// Builds the filled background plate at `1/k` resolution (see the module docs).
@@ -295,7 +325,6 @@ fn build_plate(
     let (w, h) = (image.width, image.height);
     let (ww, wh) = (w.div_ceil(k), h.div_ceil(k));
     let n = ww * wh;
-    let boost = hl.enabled();
     // Premultiplied colour sums and weight sums per working pixel: [r, g, b, w] planes.
     let mut sums = [
         vec![0.0f32; n],
@@ -314,46 +343,17 @@ fn build_plate(
                 let y0 = j * k;
                 let y1 = (y0 + k).min(h);
                 for y in y0..y1 {
-                    let row = y * w..(y + 1) * w;
-                    let (ir, ig, ib) = (
-                        &image.c[0][row.clone()],
-                        &image.c[1][row.clone()],
-                        &image.c[2][row.clone()],
-                    );
-                    let (fr, fgr, fb) = (
-                        &fg.c[0][row.clone()],
-                        &fg.c[1][row.clone()],
-                        &fg.c[2][row.clone()],
-                    );
-                    let ar = &alpha.data[row];
+                    let ar = &alpha.data[y * w..(y + 1) * w];
                     for i in 0..ww {
                         let xs = i * k..((i + 1) * k).min(w);
                         let (mut r, mut g, mut b, mut wt) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
                         for x in xs {
                             let a = ar[x];
-                            let (wx, mut br, mut bg, mut bb) = if a <= 0.0 {
-                                (1.0, ir[x], ig[x], ib[x]) // plain background, the common case
-                            } else {
-                                let wx = plate_weight(a);
-                                if wx.is_nan() || wx <= 0.0 {
-                                    continue;
-                                }
-                                // Background colour from the compositing equation (a < 0.5).
-                                let inv = 1.0 / (1.0 - a);
-                                (
-                                    wx,
-                                    ((ir[x] - a * fr[x]) * inv).max(0.0),
-                                    ((ig[x] - a * fgr[x]) * inv).max(0.0),
-                                    ((ib[x] - a * fb[x]) * inv).max(0.0),
-                                )
-                            };
-                            let m = br.max(bg).max(bb);
-                            if boost && m > HIGHLIGHT_THRESHOLD {
-                                let gn = hl.gain(m);
-                                br *= gn;
-                                bg *= gn;
-                                bb *= gn;
+                            let wx = plate_weight(a);
+                            if wx <= 0.0 {
+                                continue;
                             }
+                            let [br, bg, bb] = hl.boost(background_colour(image, fg, a, y * w + x));
                             r += wx * br;
                             g += wx * bg;
                             b += wx * bb;
@@ -578,25 +578,33 @@ fn tone_map(img: &mut RgbPlanes, hl: &Highlights) {
         });
 }
 
-/// Bilinear taps from `n` full-resolution positions onto the `nb` block centres of a `k`× box
-/// downscale. Block `i` covers `[i·k, min((i+1)·k, n))`, so the last block may be narrower and its
-/// centre is not on the uniform grid; outside the first and last centres the value is held.
-fn block_taps(n: usize, k: usize, nb: usize) -> Vec<(usize, usize, f32)> {
-    let centre = |i: usize| 0.5 * ((i * k) as f32 + ((i + 1) * k).min(n) as f32) - 0.5;
-    let last = nb.saturating_sub(1);
-    let mut i = 0usize;
-    (0..n)
-        .map(|x| {
-            let xf = x as f32;
-            while i < last && centre(i + 1) <= xf {
-                i += 1;
+/// Bilinear taps from the `k_dst` block grid onto the `k_src` block grid of an axis of `n` pixels
+/// (`k_dst = 1`: every full-resolution position). Block `i` covers `[i·k, min((i+1)·k, n))`, so the
+/// last block may be narrower and its centre is off the uniform grid; outside the first and last
+/// centres the value is held.
+fn grid_taps(n: usize, k_src: usize, k_dst: usize) -> Vec<(usize, usize, f32)> {
+    let ns = n.div_ceil(k_src);
+    let centre = |i: usize, k: usize| 0.5 * ((i * k) as f32 + ((i + 1) * k).min(n) as f32) - 0.5;
+    let last = ns - 1;
+    (0..n.div_ceil(k_dst))
+        .map(|i| {
+            let x = centre(i, k_dst);
+            if x <= centre(0, k_src) {
+                return (0, 0, 0.0);
             }
-            if i >= last || xf <= centre(0) {
-                let j = if xf <= centre(0) { 0 } else { last };
-                (j, j, 0.0)
+            // Blocks are uniform except the last: start from the uniform guess and correct.
+            let mut j = (((x + 0.5) / k_src as f32 - 0.5).floor().max(0.0) as usize).min(last);
+            while j > 0 && centre(j, k_src) > x {
+                j -= 1;
+            }
+            while j < last && centre(j + 1, k_src) <= x {
+                j += 1;
+            }
+            if j >= last {
+                (last, last, 0.0)
             } else {
-                let (c0, c1) = (centre(i), centre(i + 1));
-                (i, i + 1, (xf - c0) / (c1 - c0))
+                let (c0, c1) = (centre(j, k_src), centre(j + 1, k_src));
+                (j, j + 1, (x - c0) / (c1 - c0))
             }
         })
         .collect()
@@ -606,9 +614,9 @@ fn block_taps(n: usize, k: usize, nb: usize) -> Vec<(usize, usize, f32)> {
 /// in one pass over the full-resolution image.
 fn composite_upsampled(fg: &RgbPlanes, alpha: &Plane, bokeh: &RgbPlanes, k: usize) -> RgbPlanes {
     let (w, h) = (fg.width, fg.height);
-    let (bw, bh) = (bokeh.width, bokeh.height);
-    let tx = block_taps(w, k, bw);
-    let ty = block_taps(h, k, bh);
+    let bw = bokeh.width;
+    let tx = grid_taps(w, k, 1);
+    let ty = grid_taps(h, k, 1);
     let mut out = RgbPlanes::new(w, h, 0.0);
     let [or, og, ob] = &mut out.c;
     or.par_chunks_mut(w)

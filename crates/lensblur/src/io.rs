@@ -198,6 +198,22 @@ impl EncodeOptions {
             bit_depth: 8,
         }
     }
+
+    /// Settings for writing a result of `source` as `format` at JPEG `quality`: PNG keeps a 16-bit
+    /// source's depth (the render is f32 throughout, so nothing is gained by dropping it); every
+    /// other case is 8-bit.
+    pub fn for_source(format: Format, quality: u8, source: &Photo) -> Self {
+        let bit_depth = if format == Format::Png && source.bit_depth == 16 {
+            16
+        } else {
+            8
+        };
+        EncodeOptions {
+            format,
+            quality,
+            bit_depth,
+        }
+    }
 }
 
 impl Default for EncodeOptions {

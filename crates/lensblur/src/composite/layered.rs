@@ -27,7 +27,10 @@
 
 use rayon::prelude::*;
 
-use super::{plate_weight, snap_alpha, working_factor, Highlights, HIGHLIGHT_THRESHOLD};
+use super::{
+    background_colour, grid_taps, plate_weight, snap_alpha, working_factor, Highlights,
+    HIGHLIGHT_THRESHOLD,
+};
 use crate::buffer::{Plane, RgbPlanes};
 use crate::matte::refine::{box_mean, pull_push_where, sample2, Axis};
 
@@ -275,20 +278,6 @@ struct Layer {
     c: [Vec<f32>; 4],
 }
 
-/// Background weight of a pixel with matte `a`: the plate's `(1 − a/0.5)²`, 0 for NaN.
-#[inline]
-fn bg_weight(a: f32) -> f32 {
-    if a <= 0.0 {
-        return 1.0;
-    }
-    let v = plate_weight(a);
-    if v.is_nan() {
-        0.0
-    } else {
-        v
-    }
-}
-
 /// Builds, extends and scatters slice `s` (see the module docs, steps 2–3).
 #[allow(clippy::too_many_arguments)]
 fn render_slice(
@@ -342,7 +331,7 @@ fn render_slice(
                 for x in i * k..((i + 1) * k).min(w) {
                     let px = row + x;
                     let a = alpha.data[px];
-                    let wb = bg_weight(a);
+                    let wb = plate_weight(a);
                     let sx = map[px];
                     // The subject (weight 1 − wb) sits at the focal plane: behind near slices.
                     if s > 0 {
@@ -352,21 +341,7 @@ fn render_slice(
                         continue;
                     }
                     if sx == s {
-                        let (mut br, mut bg, mut bb) =
-                            (image.c[0][px], image.c[1][px], image.c[2][px]);
-                        if a > 0.0 {
-                            let inv = 1.0 / (1.0 - a);
-                            br = ((br - a * fg.c[0][px]) * inv).max(0.0);
-                            bg = ((bg - a * fg.c[1][px]) * inv).max(0.0);
-                            bb = ((bb - a * fg.c[2][px]) * inv).max(0.0);
-                        }
-                        let m = br.max(bg).max(bb);
-                        if boost && m > HIGHLIGHT_THRESHOLD {
-                            let g = hl.gain(m);
-                            br *= g;
-                            bg *= g;
-                            bb *= g;
-                        }
+                        let [br, bg, bb] = hl.boost(background_colour(image, fg, a, px));
                         o[0] += wb;
                         o[2] += wb * br;
                         o[3] += wb * bg;
@@ -540,35 +515,6 @@ fn render_slice(
         h: wh,
         c,
     })
-}
-
-/// Bilinear taps from the `k_dst` block grid onto the `k_src` block grid of an axis of `n` pixels.
-fn grid_taps(n: usize, k_src: usize, k_dst: usize) -> Vec<(usize, usize, f32)> {
-    let ns = n.div_ceil(k_src);
-    let centre = |i: usize, k: usize| 0.5 * ((i * k) as f32 + ((i + 1) * k).min(n) as f32) - 0.5;
-    let last = ns - 1;
-    (0..n.div_ceil(k_dst))
-        .map(|i| {
-            let x = centre(i, k_dst);
-            if x <= centre(0, k_src) {
-                return (0, 0, 0.0);
-            }
-            // Blocks are uniform except the last: start from the uniform guess and correct.
-            let mut j = (((x + 0.5) / k_src as f32 - 0.5).floor().max(0.0) as usize).min(last);
-            while j > 0 && centre(j, k_src) > x {
-                j -= 1;
-            }
-            while j < last && centre(j + 1, k_src) <= x {
-                j += 1;
-            }
-            if j >= last {
-                (last, last, 0.0)
-            } else {
-                let (c0, c1) = (centre(j, k_src), centre(j + 1, k_src));
-                (j, j + 1, (x - c0) / (c1 - c0))
-            }
-        })
-        .collect()
 }
 
 /// `acc ← layer over acc`, both premultiplied, `acc` on the `k_acc` grid: colour planes, plus
@@ -820,13 +766,11 @@ pub(crate) fn render_layered(
                         let mut c = [c0, c1, c2];
                         if map[i] == 0 {
                             // Sharp background: its own colour, weighted like the plate.
-                            let wb = bg_weight(a);
+                            let wb = plate_weight(a);
                             if wb > 0.0 {
-                                let inv = if a > 0.0 { 1.0 / (1.0 - a) } else { 1.0 };
                                 let t = 1.0 - wb;
-                                for (ch, c) in c.iter_mut().enumerate() {
-                                    let b = ((image.c[ch][i] - a.max(0.0) * fg.c[ch][i]) * inv)
-                                        .max(0.0);
+                                let b = background_colour(image, fg, a, i);
+                                for (c, b) in c.iter_mut().zip(b) {
                                     *c = wb * b + t * *c;
                                 }
                                 cov = wb + t * cov;
