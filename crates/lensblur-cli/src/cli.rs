@@ -17,6 +17,7 @@ Examples:
   lensblur serve                                     web app on http://127.0.0.1:8080/
   lensblur models list
   lensblur models install                            fetches the default model (u2netp)
+  lensblur eval ../shared/data                       matte quality table against ground truth
 
 Strength bands: subtle 1-15, medium 20-35 (default 30), strong 40-60, maximum 70-100 (~85 mm f/1.2).
 
@@ -47,6 +48,8 @@ pub enum Command {
     Matte(MatteArgs),
     /// Start the web app and HTTP API (open the printed address in a browser).
     Serve(ServeArgs),
+    /// Score the matte against ground truth and print the quality table (see the README).
+    Eval(EvalArgs),
     /// List, install or locate models.
     Models {
         /// Action.
@@ -261,6 +264,24 @@ pub struct ServeArgs {
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
     pub refine: RefineArg,
+}
+
+/// `lensblur eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Folder holding `matting/` (N_image.png, N_alpha.png, N_trimap.png) and `pets/`
+    /// (images/X.jpg, trimaps/X.png), e.g. the project's ../shared/data.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// Model to score (repeat for several) [default: every installed matte model].
+    #[arg(long, value_name = "NAME")]
+    pub model: Vec<String>,
+    /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Inference threads (0 = all cores).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// `lensblur models …`.

@@ -3,6 +3,7 @@
 mod batch;
 mod cli;
 mod contact_sheet;
+mod eval;
 mod inputs;
 mod report;
 
@@ -144,6 +145,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Blur(args) => run_photos(cli, &args.common, Job::Blur(args)),
         Command::Matte(args) => run_photos(cli, &args.common, Job::Matte),
         Command::Serve(args) => run_serve(cli, args),
+        Command::Eval(args) => eval::run(cli, args).map(|()| ExitCode::SUCCESS),
         Command::Models { action, model_dir } => run_models(cli, action, model_dir.clone()),
     }
 }

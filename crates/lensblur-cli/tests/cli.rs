@@ -460,3 +460,72 @@ fn depth_map_changes_where_it_blurs_and_bad_maps_are_refused() {
     assert!(stderr(&out).contains("aspect"), "{}", stderr(&out));
     assert!(!env.path("x.png").exists());
 }
+
+/// Cells of the Markdown table row whose first cells are `key`.
+fn row<'a>(table: &'a str, key: &[&str]) -> Vec<&'a str> {
+    table
+        .lines()
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.len() > key.len() && cells[..key.len()] == *key)
+        .unwrap_or_else(|| panic!("no row {key:?} in\n{table}"))
+}
+
+#[test]
+fn eval_prints_the_quality_table() {
+    let env = Env::new();
+    // A small data folder of links into the shared set: three crops, three pets.
+    let data = env.path("data");
+    for sub in ["matting", "pets/images", "pets/trimaps"] {
+        std::fs::create_dir_all(data.join(sub)).expect("mkdir");
+    }
+    let link = |rel: &str| {
+        std::os::unix::fs::symlink(shared().join("data").join(rel), data.join(rel)).expect("link")
+    };
+    for n in [0, 3, 7] {
+        for part in ["image", "alpha", "trimap"] {
+            link(&format!("matting/{n}_{part}.png"));
+        }
+    }
+    for pet in ["Abyssinian_1", "Maine_Coon_203", "american_bulldog_136"] {
+        link(&format!("pets/images/{pet}.jpg"));
+        link(&format!("pets/trimaps/{pet}.png"));
+    }
+    assert!(env.run(&["models", "install"]).status.success());
+    let out = env.run(&["eval", s(&data), "--model", "u2netp"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{table}");
+    let num = |cells: &[&str], i: usize| -> f64 {
+        cells[i]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("cell {i} of {cells:?}"))
+    };
+    // Refinement must beat plain upsampling of the coarse matte, on SAD and gradient error.
+    let none = row(&table, &["coarse GT → none"]);
+    let matting = row(&table, &["coarse GT → matting"]);
+    assert!(
+        num(&matting, 1) < 0.9 * num(&none, 1),
+        "{none:?} {matting:?}"
+    );
+    assert!(
+        num(&matting, 3) < 0.9 * num(&none, 3),
+        "{none:?} {matting:?}"
+    );
+    // These three pets are found well (u2netp + matting measured 0.93–0.97 each).
+    let pets = row(&table, &["u2netp", "matting"]);
+    assert!(num(&pets, 2) > 0.9, "{pets:?}");
+    assert!(num(&pets, 3) > 0.85, "{pets:?}");
+
+    let empty = env.path("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = env.run(&["eval", s(&empty)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("matting/"), "{}", stderr(&out));
+}

@@ -34,6 +34,7 @@ pub mod color;
 pub mod composite;
 pub mod depth;
 pub mod error;
+pub mod eval;
 pub mod grain;
 pub mod io;
 pub mod matte;
