@@ -351,6 +351,7 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             model_dir: common.model_dir.clone(),
             threads: common.threads,
             refine: crate::refine_method(common.refine),
+            all_subjects: !common.one_subject,
         };
         let matter = crate::load_matter(cli, common, &opts)?;
         let skipped = plan

@@ -92,6 +92,10 @@ pub struct CommonArgs {
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
     pub refine: RefineArg,
+    /// Keep only the most salient subject sharp: skip the person/animal detector that keeps every
+    /// member of a group sharp.
+    #[arg(long)]
+    pub one_subject: bool,
     /// Print per-stage timings to stderr.
     #[arg(long)]
     pub timings: bool,
@@ -264,6 +268,9 @@ pub struct ServeArgs {
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
     pub refine: RefineArg,
+    /// Keep only the most salient subject sharp (skip the person/animal detector).
+    #[arg(long)]
+    pub one_subject: bool,
 }
 
 /// `lensblur eval`.

@@ -162,6 +162,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         model_dir: args.model_dir.clone(),
         threads: args.threads,
         refine: refine_method(args.refine),
+        all_subjects: !args.one_subject,
     };
     let matter = load_model(
         cli,
@@ -328,8 +329,14 @@ fn load_model(
     opts: &AnalyseOptions,
 ) -> anyhow::Result<Matter> {
     let store = ModelStore::new(model_dir).context("cannot open the model cache")?;
-    let spec = models::find(model)?;
-    if !store.is_installed(spec) && !no_install {
+    let mut wanted = vec![models::find(model)?];
+    if opts.all_subjects {
+        wanted.push(models::find(models::DETECTOR_MODEL)?);
+    }
+    for spec in wanted {
+        if store.is_installed(spec) || no_install {
+            continue;
+        }
         if !cli.quiet {
             eprintln!(
                 "lensblur: model {} is not installed yet; installing it once into {}",
@@ -337,7 +344,19 @@ fn load_model(
                 store.dir.display()
             );
         }
-        store.install(spec, &mut BarProgress::new(cli.quiet))?;
+        let installed = store.install(spec, &mut BarProgress::new(cli.quiet));
+        match installed {
+            Ok(_) => {}
+            // The detector only completes group photos: without it the job still runs.
+            Err(e) if spec.name == models::DETECTOR_MODEL => {
+                if !cli.quiet {
+                    eprintln!(
+                        "lensblur: warning: {e}; only the most salient subject will be kept sharp"
+                    );
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Matter::from_installed(opts)?)
 }
@@ -442,6 +461,7 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
         model_dir: common.model_dir.clone(),
         threads: common.threads,
         refine: refine_method(common.refine),
+        all_subjects: !common.one_subject,
     };
     let mut matter = None;
     let mut failed = 0usize;

@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 /// Name of the default matte model.
 pub const DEFAULT_MODEL: &str = "u2netp";
 
+/// Name of the person/animal detector that completes group photos.
+pub const DETECTOR_MODEL: &str = "yolox_nano";
+
 /// Environment variable naming a local mirror directory holding `<file>` for each model.
 pub const MIRROR_ENV: &str = "LENSBLUR_MODEL_MIRROR";
 
@@ -135,15 +138,22 @@ static MANIFEST: [ModelSpec; 3] = [
         // The input spec cannot express this model's feed, hence the description.
         description: "YOLOX-nano COCO 80-class detector (Megvii); input `images` 1×3×416×416 BGR \
                       0–255, letterboxed with 114, no normalisation; output 1×3549×85. Copy from \
-                      Kazuhito00/Image-Processing-Node-Editor; not used by the pipeline yet",
+                      Kazuhito00/Image-Processing-Node-Editor; finds the people and animals that \
+                      keep a group photo sharp",
         input: InputSpec {
             input_name: "images",
             size: 416,
             mean: [0.0; 3],
             std: [1.0; 3],
         },
-        // No upstream URL with these exact bytes is pinned yet: mirror only.
-        sources: &[Source::Mirror],
+        // The copy the shared MANIFEST pins (Megvii's own release asset is not verified to be
+        // byte-identical).
+        sources: &[
+            Source::Url(
+                "https://raw.githubusercontent.com/Kazuhito00/Image-Processing-Node-Editor/main/node/deep_learning_node/object_detection/YOLOX/model/yolox_nano.onnx",
+            ),
+            Source::Mirror,
+        ],
     },
     ModelSpec {
         name: "selfie_segmentation",

@@ -12,6 +12,7 @@ use crate::depth::{self, Focus};
 use crate::error::{Error, Result};
 use crate::grain::{add_grain, estimate_noise, restore_fraction, Grain, NoiseModel};
 use crate::io::Photo;
+use crate::matte::detect::{complete_subjects, Detector};
 use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
 use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
@@ -32,6 +33,9 @@ pub struct AnalyseOptions {
     pub threads: usize,
     /// Matte refinement method. Default: trimap + matting in the unknown band.
     pub refine: RefineMethod,
+    /// Keep every person and animal of the subject's size sharp (group photos), using the
+    /// detector model when it is installed. Default: true.
+    pub all_subjects: bool,
 }
 
 impl Default for AnalyseOptions {
@@ -41,6 +45,7 @@ impl Default for AnalyseOptions {
             model_dir: None,
             threads: 0,
             refine: RefineMethod::default(),
+            all_subjects: true,
         }
     }
 }
@@ -49,12 +54,27 @@ impl Default for AnalyseOptions {
 #[derive(Debug)]
 pub struct Matter {
     backend: Box<dyn MatteBackend>,
+    detector: Option<Detector>,
 }
 
 impl Matter {
     /// Wraps any backend (e.g. a fake in tests, or another runtime).
     pub fn new(backend: Box<dyn MatteBackend>) -> Self {
-        Matter { backend }
+        Matter {
+            backend,
+            detector: None,
+        }
+    }
+
+    /// Adds the person/animal detector that completes group photos (see [`crate::matte::detect`]).
+    pub fn with_detector(mut self, detector: Detector) -> Self {
+        self.detector = Some(detector);
+        self
+    }
+
+    /// True when a detector is attached.
+    pub fn has_detector(&self) -> bool {
+        self.detector.is_some()
     }
 
     /// Loads `opts.model` from the cache; fails with [`Error::ModelNotInstalled`] if it is missing
@@ -69,7 +89,21 @@ impl Matter {
             });
         }
         let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), opts.threads)?;
-        Ok(Matter::new(Box::new(backend)))
+        let mut matter = Matter::new(Box::new(backend));
+        if opts.all_subjects {
+            let det = models::find(models::DETECTOR_MODEL)?;
+            if store.is_installed(det) {
+                matter = matter.with_detector(Detector::load(&store.path(det))?);
+            } else {
+                tracing::warn!(
+                    "{} is not installed: only the most salient subject is kept sharp \
+                     (`lensblur models install {}`)",
+                    det.name,
+                    det.name
+                );
+            }
+        }
+        Ok(matter)
     }
 
     /// The backend.
@@ -221,8 +255,18 @@ pub fn analyse(photo: &Photo, matter: &Matter, opts: &AnalyseOptions) -> Result<
         || coarse_matte(matter.backend(), &photo.rgb),
         || planes_to_linear(&photo.rgb),
     );
-    let coarse = coarse?;
+    let mut coarse = coarse?;
     timings.push(("model", t.elapsed()));
+
+    if let Some(detector) = &matter.detector {
+        if !coarse.no_subject() {
+            let t = Instant::now();
+            let found = detector.detect(&photo.rgb)?;
+            let n = complete_subjects(matter.backend(), &photo.rgb, &mut coarse.map, &found)?;
+            tracing::debug!(?found, rematted = n, "subjects");
+            timings.push(("subjects", t.elapsed()));
+        }
+    }
 
     let t = Instant::now();
     let alpha = refine(

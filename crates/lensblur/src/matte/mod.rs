@@ -4,6 +4,7 @@
 //! Inference sits behind [`MatteBackend`] so another runtime (onnxruntime) can be added without
 //! touching callers; the default is [`RtenBackend`], the pure-Rust `rten` runtime.
 
+pub mod detect;
 pub mod foreground;
 pub mod refine;
 
