@@ -12,9 +12,10 @@ use crate::depth::{self, Focus};
 use crate::error::{Error, Result};
 use crate::grain::{add_grain, estimate_noise, restore_fraction, Grain, NoiseModel};
 use crate::io::Photo;
-use crate::matte::detect::{complete_subjects, Detector};
+use crate::matte::detect::{complete_subjects, Detector, PERSON};
 use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
+use crate::matte::strands::extend_strands;
 use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
 use crate::models::{self, ModelStore};
 use crate::resample::{resize_plane, resize_rgb};
@@ -258,24 +259,36 @@ pub fn analyse(photo: &Photo, matter: &Matter, opts: &AnalyseOptions) -> Result<
     let mut coarse = coarse?;
     timings.push(("model", t.elapsed()));
 
+    // Whether the subject may have whiskers worth the strand search: not when it is people only
+    // (nor when there is no detector to tell).
+    let mut strands = false;
     if let Some(detector) = &matter.detector {
         if !coarse.no_subject() {
             let t = Instant::now();
             let found = detector.detect(&photo.rgb)?;
-            let n = complete_subjects(matter.backend(), &photo.rgb, &mut coarse.map, &found)?;
-            tracing::debug!(?found, rematted = n, "subjects");
+            let (group, n) =
+                complete_subjects(matter.backend(), &photo.rgb, &mut coarse.map, &found)?;
+            tracing::debug!(?group, rematted = n, "subjects");
+            strands = !group.iter().any(|d| d.class == PERSON);
             timings.push(("subjects", t.elapsed()));
         }
     }
 
     let t = Instant::now();
-    let alpha = refine(
+    let mut alpha = refine(
         &photo.rgb,
         &coarse.map,
         &RefineOptions {
             method: opts.refine,
         },
     );
+    // Not for people: the edge band already holds their hair, and straight lines at their feet (a
+    // pier's planks) or round them (outlined lettering) would pass for strands. Animals the
+    // detector does not know (rabbits, camels) and products keep it.
+    if strands && opts.refine == RefineMethod::Matting {
+        let n = extend_strands(&photo.rgb, &mut alpha);
+        tracing::debug!(pixels = n, "strands added to the matte");
+    }
     timings.push(("refine", t.elapsed()));
 
     let t = Instant::now();

@@ -23,6 +23,19 @@ fn matter() -> &'static Matter {
     })
 }
 
+/// u2netp with the YOLOX-nano person/animal detector (both from the shared mirror).
+fn matter_with_detector() -> &'static Matter {
+    static M: OnceLock<Matter> = OnceLock::new();
+    M.get_or_init(|| {
+        let spec = lensblur::models::find("u2netp").expect("u2netp in manifest");
+        let path = shared().join("models").join(spec.file);
+        let backend = RtenBackend::load(&path, spec.input.clone(), 0).expect("load u2netp");
+        let det = lensblur::matte::detect::Detector::load(&shared().join("models/yolox_nano.onnx"))
+            .expect("load yolox_nano");
+        Matter::new(Box::new(backend)).with_detector(det)
+    })
+}
+
 fn load(rel: &str) -> (Photo, Analysis) {
     let photo = decode_file(&shared().join("data").join(rel), &DecodeOptions::default())
         .unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -353,21 +366,10 @@ fn every_person_of_a_group_stays_in_the_matte() {
             .sum::<usize>();
         n as f64 / (r.len() * a.height) as f64
     };
-    let spec = lensblur::models::find("u2netp").expect("manifest");
-    let load = || {
-        RtenBackend::load(
-            &shared().join("models").join(spec.file),
-            spec.input.clone(),
-            0,
-        )
-        .expect("load u2netp")
-    };
-    let det = lensblur::matte::detect::Detector::load(&shared().join("models/yolox_nano.onnx"))
-        .expect("load yolox_nano");
-    let with = Matter::new(Box::new(load())).with_detector(det);
+    let with = matter_with_detector();
     let opts = AnalyseOptions::default();
     let alone = analyse(&photo, matter(), &opts).expect("analyse");
-    let grouped = analyse(&photo, &with, &opts).expect("analyse");
+    let grouped = analyse(&photo, with, &opts).expect("analyse");
     let alone: Vec<f64> = ranges.iter().map(|r| share(&alone.alpha, r)).collect();
     let grouped: Vec<f64> = ranges.iter().map(|r| share(&grouped.alpha, r)).collect();
     println!("subject share per person: salient only {alone:.3?}, with detector {grouped:.3?}");
@@ -384,4 +386,34 @@ fn every_person_of_a_group_stays_in_the_matte() {
         (grouped[0] - alone[0]).abs() < 0.02,
         "{alone:?} {grouped:?}"
     );
+}
+
+#[test]
+fn whiskers_reaching_into_the_background_stay_in_the_matte() {
+    let photo = decode_file(
+        &shared().join("data/animals/sample3.jpg"),
+        &DecodeOptions::default(),
+    )
+    .expect("cat");
+    let opts = AnalyseOptions::default();
+    let plain = analyse(&photo, matter(), &opts).expect("analyse");
+    let full = analyse(&photo, matter_with_detector(), &opts).expect("analyse");
+    // Right of the cat's face only whiskers cross a dark, smooth background.
+    let count = |a: &Plane, xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| a.data[y * a.width + x] > 0.5)
+            .count()
+    };
+    let before = count(&plain.alpha, 1250..1450, 550..900);
+    let after = count(&full.alpha, 1250..1450, 550..900);
+    let subject = |a: &Plane| a.data.iter().filter(|&&v| v > 0.5).count() as f64;
+    println!(
+        "whisker pixels right of the face: {before} → {after}; subject {} → {}",
+        subject(&plain.alpha),
+        subject(&full.alpha)
+    );
+    // Measured 0 → 1116 (several whiskers, ~2 px wide, 150–300 px long); the subject grows 0.7 %.
+    assert!(before < 50, "{before}");
+    assert!(after > 700, "{after}");
+    assert!(subject(&full.alpha) < 1.015 * subject(&plain.alpha));
 }

@@ -24,6 +24,8 @@ const PAD: f32 = 114.0;
 const MIN_SCORE: f32 = 0.45;
 /// IoU above which the weaker of two same-class boxes is suppressed.
 const NMS_IOU: f32 = 0.5;
+/// COCO class id of a person (the other subject classes are animals).
+pub const PERSON: usize = 0;
 /// COCO class ids that can be a photo's subject: person and the animals.
 const SUBJECT_CLASSES: [usize; 11] = [0, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
 /// A detection joins the subject when its box is at least this tall relative to the anchor's.
@@ -235,13 +237,13 @@ pub fn subject_group(map: &Plane, detections: &[Detection], w: usize, h: usize) 
 
 /// Completes the coarse `map` (the salient model's output over the whole photo) with every
 /// subject-group member it covers poorly: that box, with a margin, is matted on its own and merged
-/// by maximum. Returns how many boxes were re-matted.
+/// by maximum. Returns the subject group ([`subject_group`]) and how many boxes were re-matted.
 pub fn complete_subjects(
     backend: &dyn MatteBackend,
     image: &RgbPlanes,
     map: &mut Plane,
     detections: &[Detection],
-) -> Result<usize> {
+) -> Result<(Vec<Detection>, usize)> {
     let (w, h) = (image.width, image.height);
     let group = subject_group(map, detections, w, h);
     let mut done = 0;
@@ -272,7 +274,7 @@ pub fn complete_subjects(
         merge_max(map, &cm.map, [x0, y0, x1, y1], w, h);
         done += 1;
     }
-    Ok(done)
+    Ok((group, done))
 }
 
 fn crop_rgb(image: &RgbPlanes, x0: usize, y0: usize, x1: usize, y1: usize) -> RgbPlanes {

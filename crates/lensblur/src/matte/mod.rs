@@ -7,6 +7,7 @@
 pub mod detect;
 pub mod foreground;
 pub mod refine;
+pub mod strands;
 
 use std::path::Path;
 use std::sync::Arc;
