@@ -68,7 +68,7 @@ impl Matter {
                 dir: store.dir.clone(),
             });
         }
-        let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), opts.threads)?;
+        let backend = RtenBackend::load_model(&store.path(spec), spec, opts.threads)?;
         Ok(Matter::new(Box::new(backend)))
     }
 

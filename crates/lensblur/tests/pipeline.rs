@@ -221,10 +221,9 @@ impl lensblur::matte::MatteBackend for DiscModel {
 #[test]
 fn any_backend_plugs_in_and_the_subject_survives() {
     let spec = lensblur::models::InputSpec {
-        input_name: "x",
-        size: 64,
         mean: [0.0; 3],
         std: [1.0; 3],
+        ..lensblur::models::InputSpec::rembg_u2net("x", 64)
     };
     let matter = Matter::new(Box::new(DiscModel { spec }));
     // Textured background, flat-coloured disc subject.
