@@ -305,13 +305,15 @@ static MANIFEST: [ModelSpec; 8] = [
         description: "ISNet (DIS, Qin et al. 2022) salient object matte, imgly's fp16 build; \
                       1024×1024, (v−128)/256; sharper edges than u2netp, ~20× slower",
         input: IMGLY_ISNET,
+        // Mirror first: a configured local copy (the file or the package tarball) beats a 136 MB
+        // registry download, and keeps tests off the network.
         sources: &[
+            Source::Mirror,
             Source::Npm {
                 package: "@imgly/background-removal-data",
                 version: "1.4.5",
                 resource: "/models/medium",
             },
-            Source::Mirror,
         ],
         rten: RtenSupport::Verified,
         matte: true,
@@ -328,13 +330,15 @@ static MANIFEST: [ModelSpec; 8] = [
         description: "ISNet, imgly's quint8 build (half the download); rten computes it wrongly, \
                       needs the onnxruntime backend",
         input: IMGLY_ISNET,
+        // Mirror first: a configured local copy (the file or the package tarball) beats a 136 MB
+        // registry download, and keeps tests off the network.
         sources: &[
+            Source::Mirror,
             Source::Npm {
                 package: "@imgly/background-removal-data",
                 version: "1.4.5",
                 resource: "/models/small",
             },
-            Source::Mirror,
         ],
         rten: RtenSupport::Wrong,
         matte: true,
@@ -735,6 +739,31 @@ impl ModelStore {
             name: spec.name.to_string(),
             attempts,
         })
+    }
+
+    /// Installs `spec` from `resource` of an npm package tarball already on disk (e.g. fetched with
+    /// `npm pack` on another machine): each chunk checked against its sha256, the whole against the
+    /// manifest, as for [`Source::Npm`]. Fails with [`Error::InstallFailed`] naming the tarball.
+    pub fn install_from_npm_tarball(
+        &self,
+        spec: &ModelSpec,
+        tgz: &Path,
+        resource: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<PathBuf> {
+        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let label = format!("npm tarball {}", tgz.display());
+        match self.store_from_npm_tarball(spec, tgz, resource, &label, progress) {
+            Ok(()) => {
+                self.write_stamp(spec);
+                Ok(self.path(spec))
+            }
+            Err(Attempt::Fatal(e)) => Err(e),
+            Err(Attempt::Failed(why)) => Err(Error::InstallFailed {
+                name: spec.name.to_string(),
+                attempts: vec![(label, why)],
+            }),
+        }
     }
 
     /// Source description with the mirror directory spelled out, so errors say where we looked.
