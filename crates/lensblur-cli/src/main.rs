@@ -292,11 +292,9 @@ fn run_models(
                 // The licence notice is printed even with -q: installing means accepting it.
                 print_licence_notice(spec);
                 if !cli.quiet {
-                    let size = spec
-                        .size
-                        .map_or("size unknown".to_string(), |n| {
-                            format!("{:.1} MB", n as f64 / 1e6)
-                        });
+                    let size = spec.size.map_or("size unknown".to_string(), |n| {
+                        format!("{:.1} MB", n as f64 / 1e6)
+                    });
                     eprintln!(
                         "installing {} ({size}, licence {}) into {}",
                         spec.name,

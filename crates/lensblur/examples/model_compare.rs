@@ -137,9 +137,15 @@ fn main() {
             for photo in ["astronaut.png", "chelsea.png", "coffee.png"] {
                 let img = rgb(&data().join("photos").join(photo));
                 let input = preprocess(&img, backend.input_spec());
-                write_f32(&Path::new(&dir).join(format!("in_{name}_{photo}.f32")), &input);
+                write_f32(
+                    &Path::new(&dir).join(format!("in_{name}_{photo}.f32")),
+                    &input,
+                );
                 let out = backend.infer(input).expect("infer");
-                write_f32(&Path::new(&dir).join(format!("out_{name}_{photo}.f32")), &out);
+                write_f32(
+                    &Path::new(&dir).join(format!("out_{name}_{photo}.f32")),
+                    &out,
+                );
             }
         }
 

@@ -453,10 +453,8 @@ fn fake_npm_tarball(dir: &Path, spoil: Spoil) -> (PathBuf, Vec<u8>) {
     let whole: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let parts = [&whole[..4096], &whole[4096..8192], &whole[8192..]];
     let tgz = dir.join("acme-fake-data-1.0.0.tgz");
-    let enc = flate2::write::GzEncoder::new(
-        fs::File::create(&tgz).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let enc =
+        flate2::write::GzEncoder::new(fs::File::create(&tgz).unwrap(), flate2::Compression::fast());
     let mut tar = tar::Builder::new(enc);
     let mut add = |path: &str, bytes: &[u8]| {
         let mut h = tar::Header::new_gnu();
@@ -690,8 +688,7 @@ fn upstream_only_entries_are_wired_to_their_publishers() {
         );
         // Offline (a dead address standing in for the publisher, and an empty mirror): a clean
         // error naming each source and the mirror path looked at, nothing left in the cache.
-        let dead: &'static str =
-            Box::leak(format!("http://127.0.0.1:9/{file}").into_boxed_str());
+        let dead: &'static str = Box::leak(format!("http://127.0.0.1:9/{file}").into_boxed_str());
         let offline: &'static ModelSpec = Box::leak(Box::new(ModelSpec {
             sources: Box::leak(vec![Source::Url(dead), Source::Mirror].into_boxed_slice()),
             ..spec.clone()
