@@ -14,6 +14,8 @@ Examples:
   lensblur blur 'shoot/**/*.jpg' --out-dir delivered/ --jobs 2 --report report.json
   lensblur blur shoot/ --out-dir out/ --dry-run      what would be written or skipped
   lensblur matte portrait.jpg -o portrait.alpha.png  the refined alpha matte (8-bit grey PNG)
+  lensblur blur portrait.jpg --model isnet           another matte model (see `models list`)
+  lensblur blur portrait.jpg --model-quality best    the best installed model
   lensblur serve                                     web app on http://127.0.0.1:8080/
   lensblur models list
   lensblur models install                            fetches the default model (u2netp)

@@ -61,6 +61,12 @@ impl Matter {
     /// (callers that may download call [`ModelStore::install`] first).
     pub fn from_installed(opts: &AnalyseOptions) -> Result<Self> {
         let spec = models::find(&opts.model)?;
+        if !spec.matte {
+            return Err(Error::InvalidOption(format!(
+                "{} is not a matte model (see `lensblur models list`)",
+                spec.name
+            )));
+        }
         let store = ModelStore::new(opts.model_dir.clone())?;
         if !store.is_installed(spec) {
             return Err(Error::ModelNotInstalled {

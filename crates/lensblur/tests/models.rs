@@ -713,3 +713,18 @@ fn upstream_only_entries_are_wired_to_their_publishers() {
     assert_eq!(general.input.std, [1.0; 3]);
     assert_eq!(general.input.scaling, Scaling::DivideByMax);
 }
+
+#[test]
+fn detectors_are_refused_as_matte_models() {
+    let cache = tempfile::tempdir().unwrap();
+    let opts = lensblur::AnalyseOptions {
+        model: "yolox_nano".into(),
+        model_dir: Some(cache.path().to_path_buf()),
+        ..lensblur::AnalyseOptions::default()
+    };
+    let err = lensblur::Matter::from_installed(&opts).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption(m) if m.contains("not a matte model")),
+        "{err}"
+    );
+}
