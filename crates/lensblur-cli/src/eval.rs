@@ -19,9 +19,6 @@ use lensblur::{AnalyseOptions, Matter};
 use crate::cli::{Cli, EvalArgs};
 use crate::UsageError;
 
-/// Matte models evaluated by default (when installed).
-const MATTE_MODELS: [&str; 2] = ["u2netp", "isnet"];
-
 /// Size of the upscaled photo used for the speed column, in megapixels.
 const SPEED_MP: f64 = 12.0;
 
@@ -38,10 +35,9 @@ pub fn run(cli: &Cli, args: &EvalArgs) -> anyhow::Result<()> {
     }
     let store = ModelStore::new(args.model_dir.clone()).context("cannot open the model cache")?;
     let names: Vec<String> = if args.model.is_empty() {
-        MATTE_MODELS
+        models::manifest()
             .iter()
-            .filter_map(|n| models::find(n).ok())
-            .filter(|s| store.is_installed(s))
+            .filter(|s| s.matte && s.rten != models::RtenSupport::Wrong && store.is_installed(s))
             .map(|s| s.name.to_string())
             .collect()
     } else {

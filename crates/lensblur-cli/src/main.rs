@@ -19,10 +19,12 @@ use lensblur::matte::refine::RefineMethod;
 use lensblur::models::{self, ModelStore, Progress};
 use lensblur::{AnalyseOptions, Error, Matter, RenderOptions};
 
-use cli::{BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelsAction, RefineArg, ServeArgs};
+use cli::{
+    BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelQuality, ModelsAction, RefineArg, ServeArgs,
+};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -34,6 +36,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.quiet, cli.verbose);
+    if let Err(e) = resolve_model_quality(&mut cli) {
+        eprintln!("lensblur: error: {}", message(&e));
+        return ExitCode::from(1);
+    }
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -129,6 +135,9 @@ fn hint_for(e: &Error) -> Option<String> {
                 .into()
         }
         Error::UnknownModel(_) => "see `lensblur models list`".into(),
+        Error::UnsupportedRuntime { .. } => {
+            "pick another model with --model (e.g. isnet instead of isnet-quint8)".into()
+        }
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }
@@ -147,6 +156,54 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => run_serve(cli, args),
         Command::Eval(args) => eval::run(cli, args).map(|()| ExitCode::SUCCESS),
         Command::Models { action, model_dir } => run_models(cli, action, model_dir.clone()),
+    }
+}
+
+/// Turns `--model-quality` into a model name in place, so every command reads `--model` alone.
+/// `best` picks the best installed model and says which one would be better to install.
+fn resolve_model_quality(cli: &mut Cli) -> anyhow::Result<()> {
+    let quiet = cli.quiet;
+    let (model, quality, dir) = match &mut cli.command {
+        Command::Blur(b) => (
+            &mut b.common.model,
+            b.common.model_quality,
+            &b.common.model_dir,
+        ),
+        Command::Matte(m) => (
+            &mut m.common.model,
+            m.common.model_quality,
+            &m.common.model_dir,
+        ),
+        Command::Serve(s) => (&mut s.model, s.model_quality, &s.model_dir),
+        Command::Models { .. } | Command::Eval(_) => return Ok(()),
+    };
+    match quality {
+        None => {}
+        Some(ModelQuality::Fast) => *model = models::FAST_MODEL.to_string(),
+        Some(ModelQuality::Best) => {
+            let store = ModelStore::new(dir.clone()).context("cannot open the model cache")?;
+            let (best, better) = models::best_installed(&store);
+            *model = best.name.to_string();
+            if let (Some(better), false) = (better, quiet) {
+                eprintln!(
+                    "lensblur: using {} (best installed); `lensblur models install {}` gives a \
+                     better matte ({}, {:.0} MB)",
+                    best.name,
+                    better.name,
+                    better.licence,
+                    better.size_or_zero() as f64 / 1e6
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the licence notice of a model whose licence asks more than the default's (AGPL), before
+/// anything is downloaded.
+fn print_licence_notice(spec: &models::ModelSpec) {
+    if let Some(notice) = spec.licence_notice {
+        eprintln!("lensblur: licence of {}: {notice}", spec.name);
     }
 }
 
@@ -218,14 +275,13 @@ fn run_models(
                 } else {
                     ""
                 };
+                let size = match spec.size {
+                    Some(n) => format!("{:>6.1} MB", n as f64 / 1e6),
+                    None => format!("{:>9}", "? MB"),
+                };
                 println!(
-                    "{:<22} {:>6.1} MB  {:<14} {:<14} {}{}",
-                    spec.name,
-                    spec.size as f64 / 1e6,
-                    spec.licence,
-                    state,
-                    spec.description,
-                    default
+                    "{:<22} {size}  {:<14} {:<14} {}{}",
+                    spec.name, spec.licence, state, spec.description, default
                 );
             }
         }
@@ -235,14 +291,20 @@ fn run_models(
                 if !cli.quiet {
                     eprintln!("{} is already installed", spec.name);
                 }
-            } else if !cli.quiet {
-                eprintln!(
-                    "installing {} ({:.1} MB, licence {}) into {}",
-                    spec.name,
-                    spec.size as f64 / 1e6,
-                    spec.licence,
-                    store.dir.display()
-                );
+            } else {
+                // The licence notice is printed even with -q: installing means accepting it.
+                print_licence_notice(spec);
+                if !cli.quiet {
+                    let size = spec.size.map_or("size unknown".to_string(), |n| {
+                        format!("{:.1} MB", n as f64 / 1e6)
+                    });
+                    eprintln!(
+                        "installing {} ({size}, licence {}) into {}",
+                        spec.name,
+                        spec.licence,
+                        store.dir.display()
+                    );
+                }
             }
             let path = store.install(spec, &mut BarProgress::new(cli.quiet))?;
             println!("{}", path.display());
@@ -337,6 +399,7 @@ fn load_model(
         if store.is_installed(spec) || no_install {
             continue;
         }
+        print_licence_notice(spec);
         if !cli.quiet {
             eprintln!(
                 "lensblur: model {} is not installed yet; installing it once into {}",

@@ -529,3 +529,137 @@ fn eval_prints_the_quality_table() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("matting/"), "{}", stderr(&out));
 }
+
+/// IoU of (matte > 0.5) against an Oxford-IIIT pet mask (0 background, 1/2 pet, 255 ignored).
+fn pet_iou(matte: &Path, mask: &Path) -> f64 {
+    let m = image::open(matte).expect("matte").to_luma8();
+    let t = image::open(mask).expect("mask").to_luma8();
+    assert_eq!(m.dimensions(), t.dimensions());
+    let (mut i, mut u) = (0usize, 0usize);
+    for (a, g) in m.pixels().zip(t.pixels()) {
+        if g[0] == 255 {
+            continue;
+        }
+        let (p, g) = (a[0] > 127, g[0] > 0);
+        i += (p && g) as usize;
+        u += (p || g) as usize;
+    }
+    i as f64 / u.max(1) as f64
+}
+
+#[test]
+fn isnet_end_to_end_with_licence_notice_and_model_quality() {
+    let env = Env::new();
+    let tgz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-models");
+    assert!(
+        tgz_dir
+            .join("imgly-background-removal-data-1.4.5.tgz")
+            .is_file(),
+        "ISNet tarball missing: run scripts/install-test-deps.sh"
+    );
+    let dir = env.path("models");
+    let with_tgz = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("LENSBLUR_MODEL_MIRROR", &tgz_dir)
+            .args(args)
+            .output()
+            .expect("run");
+        eprintln!("$ lensblur {}\n{}", args.join(" "), stderr(&out));
+        out
+    };
+
+    // The list names every model with its licence, the upstream-only ones included.
+    let list = env.run(&["models", "list", "--model-dir", s(&dir)]);
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    for (name, licence) in [
+        ("u2netp", "Apache-2.0"),
+        ("isnet", "AGPL-3.0"),
+        ("u2net", "Apache-2.0"),
+        ("isnet-general-use", "Apache-2.0"),
+        ("birefnet-general-lite", "MIT"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{name} ")) && l.contains(licence)),
+            "{name} {licence} not listed:\n{text}"
+        );
+    }
+
+    // --model isnet installs it implicitly (from the tarball in the mirror), saying AGPL first.
+    let photo = env.photo("pets/images/great_pyrenees_177.jpg");
+    let matte = env.path("isnet.png");
+    let out = with_tgz(&[
+        "matte",
+        s(&photo),
+        "-o",
+        s(&matte),
+        "--model",
+        "isnet",
+        "--model-dir",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let notice = err.find("AGPL-3.0").expect("no AGPL notice");
+    assert!(err.contains("@imgly/background-removal-data"), "{err}");
+    assert!(
+        notice < err.find("fetching").expect("no fetch line"),
+        "{err}"
+    );
+    assert!(dir.join("isnet-imgly-fp16.onnx").is_file());
+    // u2netp scores 0.53 on this white dog (model_compare, refined); ISNet 0.91.
+    let mask = shared().join("data/pets/trimaps/great_pyrenees_177.png");
+    let iou = pet_iou(&matte, &mask);
+    assert!(iou > 0.88, "ISNet IoU {iou}");
+
+    // best = the best installed model (isnet now), without a hint; same matte as --model isnet.
+    let best = env.path("best.png");
+    let out = with_tgz(&[
+        "matte",
+        s(&photo),
+        "-o",
+        s(&best),
+        "--model-quality",
+        "best",
+        "--model-dir",
+        s(&dir),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("models install"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&best).unwrap(),
+        std::fs::read(&matte).unwrap()
+    );
+
+    // With nothing installed, best falls back to u2netp and names the model to install.
+    let empty = env.path("empty-models");
+    let out = env.run(&[
+        "matte",
+        s(&photo),
+        "-o",
+        s(&env.path("fallback.png")),
+        "--model-quality",
+        "best",
+        "--model-dir",
+        s(&empty),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("using u2netp") && stderr(&out).contains("models install isnet"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(empty.join("u2netp.onnx").is_file());
+
+    // --model and --model-quality together are a usage error.
+    let out = env.run(&[
+        "matte",
+        s(&photo),
+        "--model",
+        "isnet",
+        "--model-quality",
+        "fast",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

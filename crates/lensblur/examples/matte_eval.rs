@@ -29,12 +29,7 @@ fn speed() {
         use lensblur::models::InputSpec;
         let model =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/u2netp.onnx");
-        let spec = InputSpec {
-            input_name: "input.1",
-            size: 320,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-        };
+        let spec = InputSpec::rembg_u2net("input.1", 320);
         let backend = RtenBackend::load(&model, spec, 0).expect("model");
         coarse_matte(&backend, &src).expect("infer").map
     };

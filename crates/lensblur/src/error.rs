@@ -79,8 +79,8 @@ pub enum Error {
         /// The cache directory looked in.
         dir: PathBuf,
     },
-    /// A downloaded or mirrored file does not have the pinned sha256.
-    #[error("{what}: sha256 mismatch (expected {expected}, got {actual})")]
+    /// A downloaded or mirrored file does not have the pinned checksum (`kind:hex`).
+    #[error("{what}: checksum mismatch (expected {expected}, got {actual})")]
     Checksum {
         /// Which file or source.
         what: String,
@@ -96,6 +96,17 @@ pub enum Error {
         name: String,
         /// (source description, reason) per attempt, in order.
         attempts: Vec<(String, String)>,
+    },
+    /// The model is known to compute wrong output in this runtime (e.g. rten on a quantised
+    /// graph); another backend is needed.
+    #[error("model {model} cannot run in {runtime}: {reason}")]
+    UnsupportedRuntime {
+        /// Model name.
+        model: String,
+        /// The runtime that refused it.
+        runtime: String,
+        /// Why, and what to use instead.
+        reason: String,
     },
     /// An option is out of range or inconsistent.
     #[error("invalid option: {0}")]

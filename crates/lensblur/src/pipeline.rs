@@ -82,6 +82,12 @@ impl Matter {
     /// (callers that may download call [`ModelStore::install`] first).
     pub fn from_installed(opts: &AnalyseOptions) -> Result<Self> {
         let spec = models::find(&opts.model)?;
+        if !spec.matte {
+            return Err(Error::InvalidOption(format!(
+                "{} is not a matte model (see `lensblur models list`)",
+                spec.name
+            )));
+        }
         let store = ModelStore::new(opts.model_dir.clone())?;
         if !store.is_installed(spec) {
             return Err(Error::ModelNotInstalled {
@@ -89,7 +95,7 @@ impl Matter {
                 dir: store.dir.clone(),
             });
         }
-        let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), opts.threads)?;
+        let backend = RtenBackend::load_model(&store.path(spec), spec, opts.threads)?;
         let mut matter = Matter::new(Box::new(backend));
         if opts.all_subjects {
             let det = models::find(models::DETECTOR_MODEL)?;

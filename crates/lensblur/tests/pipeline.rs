@@ -234,10 +234,9 @@ impl lensblur::matte::MatteBackend for DiscModel {
 #[test]
 fn any_backend_plugs_in_and_the_subject_survives() {
     let spec = lensblur::models::InputSpec {
-        input_name: "x",
-        size: 64,
         mean: [0.0; 3],
         std: [1.0; 3],
+        ..lensblur::models::InputSpec::rembg_u2net("x", 64)
     };
     let matter = Matter::new(Box::new(DiscModel { spec }));
     // Textured background, flat-coloured disc subject.
@@ -416,4 +415,75 @@ fn whiskers_reaching_into_the_background_stay_in_the_matte() {
     assert!(before < 50, "{before}");
     assert!(after > 700, "{after}");
     assert!(subject(&full.alpha) < 1.015 * subject(&plain.alpha));
+}
+
+/// IoU of (α > 0.5) against an Oxford-IIIT pet mask (0 background, 1/2 pet, 255 ignored).
+fn pet_iou(alpha: &Plane, rel_mask: &str) -> f64 {
+    let mask = image::open(shared().join("data").join(rel_mask))
+        .expect("mask")
+        .to_luma8();
+    assert_eq!(
+        (mask.width() as usize, mask.height() as usize),
+        (alpha.width, alpha.height)
+    );
+    let (mut i, mut u) = (0usize, 0usize);
+    for (&a, m) in alpha.data.iter().zip(mask.pixels()) {
+        if m[0] == 255 {
+            continue;
+        }
+        let (p, g) = (a > 0.5, m[0] > 0);
+        i += (p && g) as usize;
+        u += (p || g) as usize;
+    }
+    i as f64 / u.max(1) as f64
+}
+
+/// ISNet (imgly's fp16 build, installed from the npm tarball `scripts/install-test-deps.sh`
+/// fetched) through the same `Matter::from_installed` path the CLI uses. One ISNet run (~4 s).
+///
+/// On the 13 Oxford-IIIT pets the two models tie on average (mean IoU after matting: u2netp 0.919,
+/// ISNet 0.912, `examples/model_compare`); this white dog on snow is where u2netp fails and ISNet,
+/// at 1024² instead of 320², does not (measured 0.53 vs 0.91).
+#[test]
+fn isnet_finds_the_white_dog_u2netp_misses() {
+    let tgz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-models");
+    assert!(
+        tgz_dir
+            .join("imgly-background-removal-data-1.4.5.tgz")
+            .is_file(),
+        "ISNet tarball missing: run scripts/install-test-deps.sh"
+    );
+    let cache = tempfile::tempdir().expect("tempdir");
+    let store = lensblur::models::ModelStore {
+        dir: cache.path().to_path_buf(),
+        mirror: Some(tgz_dir),
+    };
+    let isnet = lensblur::models::find("isnet").expect("isnet");
+    store
+        .install(isnet, &mut lensblur::models::NoProgress)
+        .expect("install isnet from the tarball");
+    let opts = AnalyseOptions {
+        model: "isnet".into(),
+        model_dir: Some(cache.path().to_path_buf()),
+        ..AnalyseOptions::default()
+    };
+    let isnet_matter = Matter::from_installed(&opts).expect("load isnet");
+
+    let rel = "pets/images/great_pyrenees_177.jpg";
+    let photo =
+        decode_file(&shared().join("data").join(rel), &DecodeOptions::default()).expect("decode");
+    let a_isnet = analyse(&photo, &isnet_matter, &opts).expect("isnet analyse");
+    let a_u2 = analyse(&photo, matter(), &AnalyseOptions::default()).expect("u2netp analyse");
+    // ISNet's map is its own probability at 1024² (no min–max stretch), clearly a subject.
+    assert_eq!(a_isnet.coarse.map.width, 1024);
+    assert!(a_isnet.coarse.raw_max <= 1.0 && a_isnet.coarse.raw_max > 0.9);
+    assert!(!a_isnet.no_subject());
+    let mask = "pets/trimaps/great_pyrenees_177.png";
+    let (iou_isnet, iou_u2) = (pet_iou(&a_isnet.alpha, mask), pet_iou(&a_u2.alpha, mask));
+    eprintln!("great_pyrenees_177 IoU: isnet {iou_isnet:.4}, u2netp {iou_u2:.4}");
+    assert!(iou_isnet > 0.88, "ISNet IoU {iou_isnet}");
+    assert!(
+        iou_u2 < 0.6,
+        "u2netp IoU {iou_u2} (this photo is its known miss)"
+    );
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::buffer::{Plane, RgbPlanes};
 use crate::error::{Error, Result};
-use crate::models::InputSpec;
+use crate::models::{InputSpec, ModelSpec, OutputKind, RtenSupport, Scaling};
 use crate::resample::{downsample_box, resize_plane};
 
 /// Runs a segmentation model on a preprocessed NCHW tensor.
@@ -47,6 +47,21 @@ impl std::fmt::Debug for RtenBackend {
 }
 
 impl RtenBackend {
+    /// Loads the installed file of manifest entry `spec`, refusing entries rten is known to
+    /// compute wrongly ([`RtenSupport::Wrong`]) with [`Error::UnsupportedRuntime`].
+    pub fn load_model(path: &Path, spec: &ModelSpec, threads: usize) -> Result<Self> {
+        if spec.rten == RtenSupport::Wrong {
+            return Err(Error::UnsupportedRuntime {
+                model: spec.name.to_string(),
+                runtime: "rten".to_string(),
+                reason: "rten's output for this file differs from onnxruntime's; use the \
+                         onnxruntime backend or another model"
+                    .to_string(),
+            });
+        }
+        Self::load(path, spec.input.clone(), threads)
+    }
+
     /// Loads `path`; `threads` = 0 uses rten's global pool (all cores).
     pub fn load(path: &Path, spec: InputSpec, threads: usize) -> Result<Self> {
         let name = path.display().to_string();
@@ -54,15 +69,23 @@ impl RtenBackend {
             model: name.clone(),
             detail: format!("cannot load: {e}"),
         })?;
-        let input = model
-            .find_node(spec.input_name)
-            .ok_or_else(|| Error::Model {
-                model: name.clone(),
-                detail: format!("no input named {:?}", spec.input_name),
-            })?;
-        let output = *model.output_ids().first().ok_or_else(|| Error::Model {
+        let input = if spec.input_name.is_empty() {
+            model.input_ids().first().copied()
+        } else {
+            model.find_node(spec.input_name)
+        }
+        .ok_or_else(|| Error::Model {
             model: name.clone(),
-            detail: "model has no outputs".into(),
+            detail: format!("no input named {:?}", spec.input_name),
+        })?;
+        let output = if spec.output_name.is_empty() {
+            model.output_ids().first().copied()
+        } else {
+            model.find_node(spec.output_name)
+        }
+        .ok_or_else(|| Error::Model {
+            model: name.clone(),
+            detail: format!("no output named {:?}", spec.output_name),
         })?;
         let pool = (threads > 0).then(|| Arc::new(rten::ThreadPool::with_num_threads(threads)));
         Ok(RtenBackend {
@@ -115,9 +138,10 @@ impl MatteBackend for RtenBackend {
     }
 }
 
-/// Builds the model input exactly as the MANIFEST states for u2netp (and rembg does): resize to S×S,
-/// divide by the resized image's maximum, then subtract `mean` and divide by `std` per channel.
-/// `image` is sRGB-encoded in [0, 1]; the result is 1×3×S×S, RGB, row-major.
+/// Builds the model input as its [`InputSpec`] states: resize to S×S, for [`Scaling::DivideByMax`]
+/// divide by the resized image's maximum (rembg's form, used for u2netp), then subtract `mean` and
+/// divide by `std` per channel. `image` is sRGB-encoded in [0, 1]; the result is 1×3×S×S, RGB,
+/// row-major.
 pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
     let s = spec.size;
     // An exact box pre-shrink to ≥ 2·S per side first: the antialiased resize then touches a few
@@ -137,11 +161,14 @@ pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
             resize_plane(&small, s, s)
         })
         .collect();
-    let max = planes
-        .iter()
-        .flat_map(|p| p.data.iter())
-        .fold(0.0f32, |m, &v| m.max(v))
-        .max(1e-6);
+    let max = match spec.scaling {
+        Scaling::DivideByMax => planes
+            .iter()
+            .flat_map(|p| p.data.iter())
+            .fold(0.0f32, |m, &v| m.max(v))
+            .max(1e-6),
+        Scaling::Fixed => 1.0,
+    };
     let mut out = Vec::with_capacity(3 * s * s);
     for (ch, p) in planes.iter().enumerate() {
         out.extend(
@@ -156,7 +183,7 @@ pub fn preprocess(image: &RgbPlanes, spec: &InputSpec) -> Vec<f32> {
 /// The model's low-resolution matte and how sure it is that there is a subject at all.
 #[derive(Clone, Debug)]
 pub struct CoarseMatte {
-    /// Min–max normalised map in [0, 1] at the model's resolution.
+    /// Map in [0, 1] at the model's resolution (min–max stretched when its spec says so).
     pub map: Plane,
     /// Subject confidence in [0, 1]: the model's raw peak response, damped when the
     /// "subject" would be a diffuse haze. Low means "no subject".
@@ -180,18 +207,27 @@ pub const NO_SUBJECT_CONFIDENCE: f32 = 0.25;
 /// Runs the model and normalises its output.
 pub fn coarse_matte(backend: &dyn MatteBackend, image: &RgbPlanes) -> Result<CoarseMatte> {
     let spec = backend.input_spec().clone();
-    let raw = backend.infer(preprocess(image, &spec))?;
+    let mut raw = backend.infer(preprocess(image, &spec))?;
     if raw.iter().any(|v| !v.is_finite()) {
         return Err(Error::Model {
             model: backend.name().to_string(),
             detail: "model produced non-finite values".into(),
         });
     }
+    if spec.output == OutputKind::Logits {
+        for v in &mut raw {
+            *v = 1.0 / (1.0 + (-*v).exp());
+        }
+    }
     let (mn, mx) = raw
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let range = (mx - mn).max(1e-6);
-    let mut map: Vec<f32> = raw.iter().map(|&v| (v - mn) / range).collect();
+    let mut map: Vec<f32> = if spec.min_max {
+        let range = (mx - mn).max(1e-6);
+        raw.iter().map(|&v| (v - mn) / range).collect()
+    } else {
+        raw.iter().map(|&v| v.clamp(0.0, 1.0)).collect()
+    };
     drop_stray_blobs(&mut map, spec.size, spec.size);
     let coverage = map.iter().filter(|&&v| v > 0.5).count() as f32 / map.len() as f32;
     // Share of confidently-decided pixels among the raw values: a real subject gives a
