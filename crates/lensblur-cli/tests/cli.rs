@@ -626,7 +626,9 @@ fn isnet_end_to_end_with_licence_notice_and_model_quality() {
         s(&dir),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("models install"), "{}", stderr(&out));
+    // No "install a better model" hint (the detector's own install note may appear: this mirror
+    // holds only the tarball).
+    assert!(!stderr(&out).contains("better matte"), "{}", stderr(&out));
     assert_eq!(
         std::fs::read(&best).unwrap(),
         std::fs::read(&matte).unwrap()
