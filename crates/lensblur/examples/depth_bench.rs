@@ -65,18 +65,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads(),
         t.elapsed().as_secs_f64() * 1e3
     );
-    if std::env::var_os("DEPTH_ONLY").is_some() {
+    if std::env::var_os("DEPTH_ONLY").is_some() && args.get(1).is_none() {
         // For profilers: depth renders only.
         let opts = RenderOptions {
             strength: 50.0,
             ..Default::default()
         };
-        let d = best_of(3, || {
+        // `DEPTH_ONLY=N` renders N times (default 3), so a profile is mostly the render.
+        let n = std::env::var("DEPTH_ONLY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        let d = best_of(n, || {
             render(&photo, &analysis, &opts).expect("render");
         });
         println!("depth render, strength 50: {:.0} ms", d.as_secs_f64() * 1e3);
         return Ok(());
     }
+    if args.get(1).is_none() {
     println!("| strength | uniform, no grain (ms) | uniform (ms) | depth (ms) | depth / uniform |");
     println!("|---:|---:|---:|---:|---:|");
     for strength in [30.0f32, 50.0, 100.0] {
@@ -105,15 +111,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             d.as_secs_f64() / u.as_secs_f64()
         );
     }
+    }
     if let Some(out) = args.get(1) {
-        let img = render(
-            &photo,
-            &analysis,
-            &RenderOptions {
-                strength: 60.0,
-                ..Default::default()
+        let opts = RenderOptions {
+            strength: 60.0,
+            grain: if std::env::var_os("NO_GRAIN").is_some() {
+                lensblur::grain::Grain::Off
+            } else {
+                Default::default()
             },
-        )?;
+            ..Default::default()
+        };
+        if let (Some(d), Ok(col)) = (&analysis.depth, std::env::var("DUMP_COL")) {
+            let col: usize = col.parse()?;
+            let focus = lensblur::depth::focus_disparity(&d.disparity, &analysis.alpha, opts.focus);
+            let coc = lensblur::coc::coc_map(&d.background, focus, opts.strength);
+            for y in 2595..2625 {
+                let i = y * w + col;
+                println!("{y} coc {:.3} alpha {:.4}", coc.data[i], analysis.alpha.data[i]);
+            }
+        }
+        let img = render(&photo, &analysis, &opts)?;
         let bytes = lensblur::io::encode(
             &img,
             None,

@@ -735,6 +735,9 @@ pub(crate) fn render_layered(
         ),
     };
     let aw = w.div_ceil(k_acc);
+    // Grid factor of the ±1 slices (as in `render_slice`).
+    let k1 = working_factor(SMALL, w, h);
+    let k1f = k1 as f32;
     let tx = grid_taps(w, k_acc, 1);
     let ty = grid_taps(h, k_acc, 1);
     // In-focus background, renormalisation, subject.
@@ -764,9 +767,19 @@ pub(crate) fn render_layered(
                         let a = alpha.data[i];
                         let [c0, c1, c2, mut cov] = row[x];
                         let mut c = [c0, c1, c2];
-                        if map[i] == 0 {
-                            // Sharp background: its own colour, weighted like the plate.
-                            let wb = plate_weight(a);
+                        // Sharp background: its own colour, weighted like the plate. Also under
+                        // the smallest near radii when that slice runs on a coarser grid: there the
+                        // near slice's upsampled coverage is partial at its edge next to in-focus
+                        // rows (a grid block holds both), and what would show through is whatever
+                        // the far slices extended behind it — a dark or bright line along the focal
+                        // plane. At full resolution a disc that small covers its own pixel.
+                        let own = match map[i] {
+                            0 => 1.0,
+                            1 if k1 > 1 => ((k1f - coc.data[i]) / (k1f - 0.5)).clamp(0.0, 1.0),
+                            _ => 0.0,
+                        };
+                        if own > 0.0 {
+                            let wb = own * plate_weight(a);
                             if wb > 0.0 {
                                 let t = 1.0 - wb;
                                 let b = background_colour(image, fg, a, i);
