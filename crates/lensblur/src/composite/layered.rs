@@ -66,13 +66,46 @@ fn slice_range(s: i8) -> (f32, f32) {
 }
 
 /// A scatter kernel for one radius: weighted row spans `[lo, hi]` (pixel centres at integers),
-/// weights normalised so the kernel integrates to 1.
+/// weights normalised so the kernel integrates to 1, held as difference-buffer edges sorted by `dy`.
 struct Kernel {
     reach: i32,
-    /// `(dy, lo, hi, weight)`, sorted by `dy`.
-    spans: Vec<(i32, f32, f32, f32)>,
     /// Index of the first span of row `dy` is `first[dy + reach]`; `first[2·reach + 1]` = len.
     first: Vec<usize>,
+    /// The spans as difference-buffer edges, relative to the source pixel.
+    edges: Vec<Edge>,
+}
+
+/// A span's two ends on the difference buffer, precomputed per kernel so the scatter loop does no
+/// rounding: pixel `i` covers `[i − ½, i + ½]`, so an end at `pos` falls in pixel `⌊pos + ½⌋`, which
+/// gets the covered fraction `1 − f` of the weight and the next pixel `f`. Source pixels sit at
+/// integers, so the split is the same for every source pixel.
+struct Edge {
+    dy: i32,
+    lo: i32,
+    lo_w: [f32; 2],
+    hi: i32,
+    /// Negative: the span ends here.
+    hi_w: [f32; 2],
+}
+
+impl Edge {
+    fn new(dy: i32, lo: f32, hi: f32, wt: f32) -> Self {
+        let split = |pos: f32, wt: f32| {
+            let u = pos as f64 + 0.5;
+            let i = u.floor();
+            let f = (u - i) as f32;
+            (i as i32, [(1.0 - f) * wt, f * wt])
+        };
+        let (lo, lo_w) = split(lo, wt);
+        let (hi, hi_w) = split(hi, -wt);
+        Edge {
+            dy,
+            lo,
+            lo_w,
+            hi,
+            hi_w,
+        }
+    }
 }
 
 impl Kernel {
@@ -101,10 +134,14 @@ impl Kernel {
             }
             *f = i;
         }
+        let edges = spans
+            .iter()
+            .map(|&(dy, lo, hi, wt)| Edge::new(dy, lo, hi, wt))
+            .collect();
         Kernel {
             reach,
-            spans,
             first,
+            edges,
         }
     }
 }
@@ -122,31 +159,22 @@ fn disc_spans(radius: f32) -> Vec<(i32, f32, f32, f32)> {
 /// Radius quantisation of the kernel cache, in working pixels.
 const RADIUS_STEP: f32 = 1.0 / 8.0;
 
-/// Adds `v` (4 channels) to the difference row from continuous position `pos` on (pixel `i` covers
-/// `[i − ½, i + ½]`): the pixel the edge falls in gets the covered fraction.
+/// Adds `v` (4 channels) to the difference row at an edge: pixel `i0` gets `g[0]·v`, the next
+/// `g[1]·v` (the weights are the kernel weight split by the covered fraction, see [`Edge`]). An
+/// edge left of the row lands on pixel 0; one past its end is dropped.
 #[inline]
-fn add_edge(d: &mut [f32], w: usize, pos: f32, v: &[f32; 4]) {
-    let u = pos + 0.5;
-    // floor without a libm call (the baseline x86-64 target has no rounding instruction).
-    let t = u as i64;
-    let i0 = t - i64::from((t as f32) > u);
-    let f = u - i0 as f32;
-    if i0 >= w as i64 {
-        return;
-    }
-    let (a, b) = if i0 < 0 {
-        (0usize, 0usize)
-    } else {
-        (i0 as usize, (i0 as usize + 1).min(w))
-    };
-    let (ga, gb) = (1.0 - f, f);
-    let da = &mut d[a * 4..a * 4 + 4];
-    for c in 0..4 {
-        da[c] += ga * v[c];
-    }
-    let db = &mut d[b * 4..b * 4 + 4];
-    for c in 0..4 {
-        db[c] += gb * v[c];
+fn add_edge(d: &mut [f32], w: usize, i0: i64, g: [f32; 2], v: &[f32; 4]) {
+    if i0 >= 0 && i0 < w as i64 {
+        let a = i0 as usize * 4;
+        let (da, db) = d[a..a + 8].split_at_mut(4);
+        for c in 0..4 {
+            da[c] += g[0] * v[c];
+            db[c] += g[1] * v[c];
+        }
+    } else if i0 < 0 {
+        for c in 0..4 {
+            d[c] += (g[0] + g[1]) * v[c];
+        }
     }
 }
 
@@ -234,12 +262,12 @@ fn scatter(
                         k.first[(dy0 + k.reach) as usize],
                         k.first[(dy1 + k.reach + 1) as usize],
                     );
-                    for &(dy, lo, hi, wt) in &k.spans[sa..sb] {
-                        let row = (y as i64 + dy as i64) as usize - b0;
+                    let xi = x as i64;
+                    for e in &k.edges[sa..sb] {
+                        let row = (y as i64 + e.dy as i64) as usize - b0;
                         let d = &mut diff[row * stride..(row + 1) * stride];
-                        let vw = v.map(|c| c * wt);
-                        add_edge(d, w, x as f32 + lo, &vw);
-                        add_edge(d, w, x as f32 + hi, &vw.map(|c| -c));
+                        add_edge(d, w, xi + e.lo as i64, e.lo_w, &v);
+                        add_edge(d, w, xi + e.hi as i64, e.hi_w, &v);
                     }
                 }
             }
