@@ -180,16 +180,23 @@ fn add_edge(d: &mut [f32], w: usize, i0: i64, g: [f32; 2], v: &[f32; 4]) {
 
 /// Reused full-size buffers: slices are rendered one after another, and handing big buffers back to
 /// the OS between them (then faulting fresh zeroed pages in) cost about a third of the render.
+/// Slices go from coarse grids to fine ones, so a buffer sized for the last slice would be too small
+/// for the next: every buffer is allocated once with the largest size any slice asks for.
 #[derive(Default)]
 struct Pool {
     free: Vec<Vec<f32>>,
     sums: Vec<[f32; 6]>,
+    /// Capacity of new buffers, in samples.
+    cap: usize,
 }
 
 impl Pool {
     /// A zeroed buffer of `n` samples.
     fn get(&mut self, n: usize) -> Vec<f32> {
-        let mut v = self.free.pop().unwrap_or_default();
+        let mut v = self
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.cap.max(n)));
         v.clear();
         v.resize(n, 0.0);
         v
@@ -197,6 +204,20 @@ impl Pool {
 
     fn put(&mut self, v: Vec<f32>) {
         self.free.push(v);
+    }
+}
+
+/// Grid factor of slice `s ≠ 0` on a `w × h` image: the grid for the slice's middle radius (the
+/// working radius stays ≥ 2 px at its low end). The smallest slice (0.5–4 px) takes its grid from
+/// its upper radius: on large images it then runs at half resolution, where a 0.5 px disc renders
+/// like a 1 px one — invisible at 12 MP, and the full-resolution passes of this slice were a third
+/// of the render (its edge next to in-focus rows needs care, see the final pass).
+fn slice_k(s: i8, w: usize, h: usize) -> usize {
+    let (rlo, rhi) = slice_range(s);
+    if s.unsigned_abs() == 1 {
+        working_factor(rhi, w, h)
+    } else {
+        working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1))
     }
 }
 
@@ -323,15 +344,7 @@ fn render_slice(
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
-    // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end). The
-    // smallest slice (0.5–4 px) takes its grid from its upper radius: on large images it then runs
-    // at half resolution, where a 0.5 px disc renders like a 1 px one — invisible at 12 MP, and the
-    // full-resolution passes of this slice were a third of the render.
-    let k = if s.unsigned_abs() == 1 {
-        working_factor(rhi, w, h)
-    } else {
-        working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1))
-    };
+    let k = slice_k(s, w, h);
     // Only the rows the slice can reach: its own rows, the extension's reach and its blur.
     let (j0, j1) = match reach {
         None => (0, h.div_ceil(k)),
@@ -349,6 +362,7 @@ fn render_slice(
     // Block sums: member weight M, known-absent weight N, M·B (3), M·|c|.
     let mut sums = std::mem::take(&mut pool.sums);
     sums.clear();
+    sums.reserve(pool.cap / 4);
     sums.resize(ww * wh, [0.0; 6]);
     sums.par_chunks_mut(ww).enumerate().for_each(|(j, out)| {
         let y0 = (j0 + j) * k;
@@ -634,17 +648,19 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
 }
 
 /// Moves an accumulator from the `k_from` grid to the `k_to` grid (bilinear).
-fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) -> [Vec<f32>; 4] {
+fn regrid(
+    acc: [Vec<f32>; 4],
+    k_from: usize,
+    k_to: usize,
+    w: usize,
+    h: usize,
+    pool: &mut Pool,
+) -> [Vec<f32>; 4] {
     if k_from == k_to {
         return acc;
     }
     let n = w.div_ceil(k_to) * h.div_ceil(k_to);
-    let mut out = [
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-    ];
+    let mut out = [pool.get(n), pool.get(n), pool.get(n), pool.get(n)];
     let layer = Layer {
         k: k_from,
         w: w.div_ceil(k_from),
@@ -654,6 +670,9 @@ fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) ->
     };
     // `over` onto an empty accumulator is a plain resample where the layer has coverage.
     over(&mut out, k_to, &layer, w, h);
+    for v in layer.c {
+        pool.put(v);
+    }
     out
 }
 
@@ -705,7 +724,19 @@ pub(crate) fn render_layered(
         .map(|&s| slice_range(s).1)
         .fold(0.0f32, f32::max);
     let farthest = slices.first().copied().filter(|&s| s < 0);
-    let mut pool = Pool::default();
+    // Largest buffer any slice asks for: the scatter's difference buffer of the finest grid.
+    let cap = slices
+        .iter()
+        .map(|&s| {
+            let k = slice_k(s, w, h);
+            h.div_ceil(k) * (w.div_ceil(k) + 1) * 4
+        })
+        .max()
+        .unwrap_or(0);
+    let mut pool = Pool {
+        cap,
+        ..Default::default()
+    };
     let render = |s: i8, pool: &mut Pool| {
         // How far behind nearer content this slice can show (see `render_slice`).
         let reach = if Some(s) == farthest {
@@ -731,15 +762,12 @@ pub(crate) fn render_layered(
                 let n = w.div_ceil(layer.k) * h.div_ceil(layer.k);
                 (
                     layer.k,
-                    [
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                    ],
+                    [pool.get(n), pool.get(n), pool.get(n), pool.get(n)],
                 )
             }
-            Some((k_acc, a)) if layer.k < k_acc => (layer.k, regrid(a, k_acc, layer.k, w, h)),
+            Some((k_acc, a)) if layer.k < k_acc => {
+                (layer.k, regrid(a, k_acc, layer.k, w, h, &mut pool))
+            }
             Some(x) => x,
         };
         over(&mut a, k_acc, &layer, w, h);
@@ -763,8 +791,8 @@ pub(crate) fn render_layered(
         ),
     };
     let aw = w.div_ceil(k_acc);
-    // Grid factor of the ±1 slices (as in `render_slice`).
-    let k1 = working_factor(SMALL, w, h);
+    // Grid factor of the ±1 slices.
+    let k1 = slice_k(1, w, h);
     let k1f = k1 as f32;
     let tx = grid_taps(w, k_acc, 1);
     let ty = grid_taps(h, k_acc, 1);
