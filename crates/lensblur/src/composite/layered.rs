@@ -583,7 +583,7 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
         .zip(a2.par_chunks_mut(aw))
         .zip(a3_iter)
         .enumerate()
-        .for_each(|(y, (((a0, a1), a2), mut a3))| {
+        .for_each_init(Vec::new, |tmp, (y, (((a0, a1), a2), mut a3))| {
             let (y0, y1, fy) = ty[y];
             // Rows outside the layer's band hold nothing (premultiplied zeros).
             let local = |r: usize| r.checked_sub(layer.y0).filter(|&r| r < layer.h);
@@ -619,27 +619,51 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
                 }
                 return;
             }
-            let sample = |c: &[f32], x: usize| {
-                let (x0, x1, fx) = tx[x];
-                let at = |l: Option<usize>| {
-                    l.map_or(0.0, |l| {
-                        let r = &c[l * lw..(l + 1) * lw];
-                        r[x0] + fx * (r[x1] - r[x0])
-                    })
-                };
-                let (top, bot) = (at(l0), at(l1));
-                top + fy * (bot - top)
+            // Different grids: the layer's two rows blended vertically once (coverage first: a
+            // row it does not reach is skipped), then each output pixel interpolates across.
+            tmp.resize(4 * lw, 0.0);
+            let (t012, t3) = tmp.split_at_mut(3 * lw);
+            let vlerp = |c: &[f32], t: &mut [f32]| {
+                let row = |l: Option<usize>| l.map(|l| &c[l * lw..(l + 1) * lw]);
+                match (row(l0), row(l1)) {
+                    (Some(r0), Some(r1)) => {
+                        for ((t, &a), &b) in t.iter_mut().zip(r0).zip(r1) {
+                            *t = a + fy * (b - a);
+                        }
+                    }
+                    (Some(r0), None) => {
+                        for (t, &a) in t.iter_mut().zip(r0) {
+                            *t = a - fy * a;
+                        }
+                    }
+                    (None, Some(r1)) => {
+                        for (t, &b) in t.iter_mut().zip(r1) {
+                            *t = fy * b;
+                        }
+                    }
+                    (None, None) => t.fill(0.0),
+                }
             };
+            vlerp(&layer.c[3], t3);
+            if !t3.iter().any(|&v| v > 0.0) {
+                return;
+            }
+            for (ch, t) in t012.chunks_exact_mut(lw).enumerate() {
+                vlerp(&layer.c[ch], t);
+            }
+            let (t0, rest) = t012.split_at(lw);
+            let (t1, t2) = rest.split_at(lw);
             for x in 0..aw {
-                let la = sample(&layer.c[3], x);
+                let (x0, x1, fx) = tx[x];
+                let la = t3[x0] + fx * (t3[x1] - t3[x0]);
                 if la <= 0.0 {
                     continue;
                 }
                 let (g, la) = if la > 1.0 { (1.0 / la, 1.0) } else { (1.0, la) };
                 let t = 1.0 - la;
-                a0[x] = g * sample(&layer.c[0], x) + t * a0[x];
-                a1[x] = g * sample(&layer.c[1], x) + t * a1[x];
-                a2[x] = g * sample(&layer.c[2], x) + t * a2[x];
+                a0[x] = g * (t0[x0] + fx * (t0[x1] - t0[x0])) + t * a0[x];
+                a1[x] = g * (t1[x0] + fx * (t1[x1] - t1[x0])) + t * a1[x];
+                a2[x] = g * (t2[x0] + fx * (t2[x1] - t2[x0])) + t * a2[x];
                 if let Some(a3) = a3.as_deref_mut() {
                     a3[x] = la + t * a3[x];
                 }
