@@ -82,9 +82,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64() * 1e3
     );
     if std::env::var_os("DEPTH_ONLY").is_some() && args.get(1).is_none() {
-        // For profilers: depth renders only.
+        // For profilers: depth renders only, at `STRENGTH` (default 50).
+        let strength = std::env::var("STRENGTH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50.0);
         let opts = RenderOptions {
-            strength: 50.0,
+            strength,
             ..Default::default()
         };
         // `DEPTH_ONLY=N` renders N times (default 3), so a profile is mostly the render.
@@ -100,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             cpu = cpu.min(cpu_seconds() - c0);
         });
         println!(
-            "depth render, strength 50: {:.0} ms wall, {:.0} ms CPU (best of {n})",
+            "depth render, strength {strength}: {:.0} ms wall, {:.0} ms CPU (best of {n})",
             d.as_secs_f64() * 1e3,
             cpu * 1e3
         );

@@ -373,8 +373,15 @@ fn render_slice(
                 for x in i * k..((i + 1) * k).min(w) {
                     let px = row + x;
                     let a = alpha.data[px];
-                    let wb = plate_weight(a);
                     let sx = map[px];
+                    if a == 0.0 && sx != s {
+                        // Plain background of another slice (most pixels): weight 1, no subject.
+                        if sx < s {
+                            o[1] += 1.0;
+                        }
+                        continue;
+                    }
+                    let wb = plate_weight(a);
                     // The subject (weight 1 − wb) sits at the focal plane: behind near slices.
                     if s > 0 {
                         o[1] += 1.0 - wb;
