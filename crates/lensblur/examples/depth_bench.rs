@@ -111,34 +111,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     if args.get(1).is_none() {
-    println!("| strength | uniform, no grain (ms) | uniform (ms) | depth (ms) | depth / uniform |");
-    println!("|---:|---:|---:|---:|---:|");
-    for strength in [30.0f32, 50.0, 100.0] {
-        let opts = RenderOptions {
-            strength,
-            ..Default::default()
-        };
-        let off = RenderOptions {
-            grain: lensblur::grain::Grain::Off,
-            ..opts.clone()
-        };
-        let u0 = best_of(3, || {
-            render(&photo, &flat, &off).expect("render");
-        });
-        let u = best_of(3, || {
-            render(&photo, &flat, &opts).expect("render");
-        });
-        let d = best_of(3, || {
-            render(&photo, &analysis, &opts).expect("render");
-        });
         println!(
-            "| {strength} | {:.0} | {:.0} | {:.0} | {:.2} |",
-            u0.as_secs_f64() * 1e3,
-            u.as_secs_f64() * 1e3,
-            d.as_secs_f64() * 1e3,
-            d.as_secs_f64() / u.as_secs_f64()
+            "| strength | uniform, no grain (ms) | uniform (ms) | depth (ms) | depth / uniform |"
         );
-    }
+        println!("|---:|---:|---:|---:|---:|");
+        for strength in [30.0f32, 50.0, 100.0] {
+            let opts = RenderOptions {
+                strength,
+                ..Default::default()
+            };
+            let off = RenderOptions {
+                grain: lensblur::grain::Grain::Off,
+                ..opts.clone()
+            };
+            let u0 = best_of(3, || {
+                render(&photo, &flat, &off).expect("render");
+            });
+            let u = best_of(3, || {
+                render(&photo, &flat, &opts).expect("render");
+            });
+            let d = best_of(3, || {
+                render(&photo, &analysis, &opts).expect("render");
+            });
+            println!(
+                "| {strength} | {:.0} | {:.0} | {:.0} | {:.2} |",
+                u0.as_secs_f64() * 1e3,
+                u.as_secs_f64() * 1e3,
+                d.as_secs_f64() * 1e3,
+                d.as_secs_f64() / u.as_secs_f64()
+            );
+        }
     }
     if let Some(out) = args.get(1) {
         let opts = RenderOptions {
@@ -156,7 +158,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let coc = lensblur::coc::coc_map(&d.background, focus, opts.strength);
             for y in 2595..2625 {
                 let i = y * w + col;
-                println!("{y} coc {:.3} alpha {:.4}", coc.data[i], analysis.alpha.data[i]);
+                println!(
+                    "{y} coc {:.3} alpha {:.4}",
+                    coc.data[i], analysis.alpha.data[i]
+                );
             }
         }
         let img = render(&photo, &analysis, &opts)?;

@@ -435,7 +435,11 @@ fn focal_plane_crossing_has_no_line_at_working_resolution() {
             } else {
                 ((y as f32 - y0) * 0.065).clamp(-3.5, 3.5)
             };
-            let v = if far { 0.05 } else { 0.3 + 0.4 * noise(x, 0, 3) };
+            let v = if far {
+                0.05
+            } else {
+                0.3 + 0.4 * noise(x, 0, 3)
+            };
             for ch in 0..3 {
                 img.c[ch][i] = v;
             }
