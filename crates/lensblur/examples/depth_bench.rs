@@ -6,6 +6,12 @@
 //! Uses the Middlebury motorcycle (`../shared/data/depth/`): photo and ground-truth disparity,
 //! upscaled to ~12 MP (default); the matte comes from u2netp (`../shared/models/u2netp.onnx`). Prints
 //! the render-stage time (best of 3) at several strengths, uniform vs depth, in one run.
+//!
+//! `DEPTH_ONLY=N` renders only the depth path, N times (`STRENGTH`, default 50), and prints the best
+//! wall and CPU time (for profilers, and for comparing binaries on a busy machine). With `OUT.png`
+//! the table is skipped and a strength-60 render is written (`NO_GRAIN=1` without grain;
+//! `DUMP_COL=X` prints the circle of confusion and matte down column X around the focal plane of
+//! the motorcycle's floor at 12 MP).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
