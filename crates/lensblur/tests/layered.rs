@@ -412,3 +412,62 @@ fn focal_plane_crossing_is_seamless() {
     );
     assert!(worst.0 < 1e-3, "row {}: {}", worst.1, worst.0);
 }
+
+#[test]
+fn focal_plane_crossing_has_no_line_at_working_resolution() {
+    // Large enough that the ±1 slices run on a half-resolution grid next to the full-resolution
+    // in-focus rows (as on a 12 MP photo), and the circle of confusion grows slowly across the rows
+    // (0.065 px per row, as on the motorcycle's floor). The top of the frame is dark and far: what the
+    // far slices extend behind everything. The near slice's first row sits in a grid block shared
+    // with an in-focus row; its upsampled coverage there is partial, and what showed under it was the
+    // dark far extension — a one-row dark line. The surface is one colour per column in the crossing
+    // region, so every row there must come back with the input's row mean.
+    let (w, h) = (2000, 1700);
+    let y0 = 850.3;
+    let mut img = RgbPlanes::new(w, h, 0.0);
+    let mut coc = Plane::new(w, h, 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let far = y < 300;
+            coc.data[i] = if far {
+                -12.0
+            } else {
+                ((y as f32 - y0) * 0.065).clamp(-3.5, 3.5)
+            };
+            let v = if far {
+                0.05
+            } else {
+                0.3 + 0.4 * noise(x, 0, 3)
+            };
+            for ch in 0..3 {
+                img.c[ch][i] = v;
+            }
+        }
+    }
+    let want: f32 = img.c[0][1000 * w..1001 * w].iter().sum::<f32>() / w as f32;
+    let alpha = Plane::new(w, h, 0.0);
+    let out = render_linear_depth(&img, &img, &alpha, &coc, &params());
+    let mean = |y: usize| out.c[0][y * w..(y + 1) * w].iter().sum::<f32>() / w as f32 - want;
+    // The in-focus rows and the first rows of either side (|c| < 1): the line was here.
+    let rows: Vec<usize> = (700..1000)
+        .filter(|&y| coc.data[y * w].abs() < 1.0)
+        .collect();
+    let mut worst = (0.0f32, 0usize);
+    for &y in &rows {
+        let e = mean(y).abs().max((mean(y + 1) - mean(y)).abs());
+        if e > worst.0 {
+            worst = (e, y);
+        }
+    }
+    println!(
+        "focal-plane crossing at half resolution: worst row-mean error or step {:.5} at row {} \
+         (coc {:.2}; rows {}..={})",
+        worst.0,
+        worst.1,
+        coc.data[worst.1 * w],
+        rows[0],
+        rows[rows.len() - 1]
+    );
+    assert!(worst.0 < 1e-3, "row {}: {}", worst.1, worst.0);
+}

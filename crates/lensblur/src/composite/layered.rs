@@ -66,13 +66,46 @@ fn slice_range(s: i8) -> (f32, f32) {
 }
 
 /// A scatter kernel for one radius: weighted row spans `[lo, hi]` (pixel centres at integers),
-/// weights normalised so the kernel integrates to 1.
+/// weights normalised so the kernel integrates to 1, held as difference-buffer edges sorted by `dy`.
 struct Kernel {
     reach: i32,
-    /// `(dy, lo, hi, weight)`, sorted by `dy`.
-    spans: Vec<(i32, f32, f32, f32)>,
     /// Index of the first span of row `dy` is `first[dy + reach]`; `first[2·reach + 1]` = len.
     first: Vec<usize>,
+    /// The spans as difference-buffer edges, relative to the source pixel.
+    edges: Vec<Edge>,
+}
+
+/// A span's two ends on the difference buffer, precomputed per kernel so the scatter loop does no
+/// rounding: pixel `i` covers `[i − ½, i + ½]`, so an end at `pos` falls in pixel `⌊pos + ½⌋`, which
+/// gets the covered fraction `1 − f` of the weight and the next pixel `f`. Source pixels sit at
+/// integers, so the split is the same for every source pixel.
+struct Edge {
+    dy: i32,
+    lo: i32,
+    lo_w: [f32; 2],
+    hi: i32,
+    /// Negative: the span ends here.
+    hi_w: [f32; 2],
+}
+
+impl Edge {
+    fn new(dy: i32, lo: f32, hi: f32, wt: f32) -> Self {
+        let split = |pos: f32, wt: f32| {
+            let u = pos as f64 + 0.5;
+            let i = u.floor();
+            let f = (u - i) as f32;
+            (i as i32, [(1.0 - f) * wt, f * wt])
+        };
+        let (lo, lo_w) = split(lo, wt);
+        let (hi, hi_w) = split(hi, -wt);
+        Edge {
+            dy,
+            lo,
+            lo_w,
+            hi,
+            hi_w,
+        }
+    }
 }
 
 impl Kernel {
@@ -101,10 +134,14 @@ impl Kernel {
             }
             *f = i;
         }
+        let edges = spans
+            .iter()
+            .map(|&(dy, lo, hi, wt)| Edge::new(dy, lo, hi, wt))
+            .collect();
         Kernel {
             reach,
-            spans,
             first,
+            edges,
         }
     }
 }
@@ -122,46 +159,44 @@ fn disc_spans(radius: f32) -> Vec<(i32, f32, f32, f32)> {
 /// Radius quantisation of the kernel cache, in working pixels.
 const RADIUS_STEP: f32 = 1.0 / 8.0;
 
-/// Adds `v` (4 channels) to the difference row from continuous position `pos` on (pixel `i` covers
-/// `[i − ½, i + ½]`): the pixel the edge falls in gets the covered fraction.
+/// Adds `v` (4 channels) to the difference row at an edge: pixel `i0` gets `g[0]·v`, the next
+/// `g[1]·v` (the weights are the kernel weight split by the covered fraction, see [`Edge`]). An
+/// edge left of the row lands on pixel 0; one past its end is dropped.
 #[inline]
-fn add_edge(d: &mut [f32], w: usize, pos: f32, v: &[f32; 4]) {
-    let u = pos + 0.5;
-    // floor without a libm call (the baseline x86-64 target has no rounding instruction).
-    let t = u as i64;
-    let i0 = t - i64::from((t as f32) > u);
-    let f = u - i0 as f32;
-    if i0 >= w as i64 {
-        return;
-    }
-    let (a, b) = if i0 < 0 {
-        (0usize, 0usize)
-    } else {
-        (i0 as usize, (i0 as usize + 1).min(w))
-    };
-    let (ga, gb) = (1.0 - f, f);
-    let da = &mut d[a * 4..a * 4 + 4];
-    for c in 0..4 {
-        da[c] += ga * v[c];
-    }
-    let db = &mut d[b * 4..b * 4 + 4];
-    for c in 0..4 {
-        db[c] += gb * v[c];
+fn add_edge(d: &mut [f32], w: usize, i0: i64, g: [f32; 2], v: &[f32; 4]) {
+    if i0 >= 0 && i0 < w as i64 {
+        let a = i0 as usize * 4;
+        let (da, db) = d[a..a + 8].split_at_mut(4);
+        for c in 0..4 {
+            da[c] += g[0] * v[c];
+            db[c] += g[1] * v[c];
+        }
+    } else if i0 < 0 {
+        for c in 0..4 {
+            d[c] += (g[0] + g[1]) * v[c];
+        }
     }
 }
 
 /// Reused full-size buffers: slices are rendered one after another, and handing big buffers back to
 /// the OS between them (then faulting fresh zeroed pages in) cost about a third of the render.
+/// Slices go from coarse grids to fine ones, so a buffer sized for the last slice would be too small
+/// for the next: every buffer is allocated once with the largest size any slice asks for.
 #[derive(Default)]
 struct Pool {
     free: Vec<Vec<f32>>,
     sums: Vec<[f32; 6]>,
+    /// Capacity of new buffers, in samples.
+    cap: usize,
 }
 
 impl Pool {
     /// A zeroed buffer of `n` samples.
     fn get(&mut self, n: usize) -> Vec<f32> {
-        let mut v = self.free.pop().unwrap_or_default();
+        let mut v = self
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.cap.max(n)));
         v.clear();
         v.resize(n, 0.0);
         v
@@ -169,6 +204,20 @@ impl Pool {
 
     fn put(&mut self, v: Vec<f32>) {
         self.free.push(v);
+    }
+}
+
+/// Grid factor of slice `s ≠ 0` on a `w × h` image: the grid for the slice's middle radius (the
+/// working radius stays ≥ 2 px at its low end). The smallest slice (0.5–4 px) takes its grid from
+/// its upper radius: on large images it then runs at half resolution, where a 0.5 px disc renders
+/// like a 1 px one — invisible at 12 MP, and the full-resolution passes of this slice were a third
+/// of the render (its edge next to in-focus rows needs care, see the final pass).
+fn slice_k(s: i8, w: usize, h: usize) -> usize {
+    let (rlo, rhi) = slice_range(s);
+    if s.unsigned_abs() == 1 {
+        working_factor(rhi, w, h)
+    } else {
+        working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1))
     }
 }
 
@@ -234,12 +283,12 @@ fn scatter(
                         k.first[(dy0 + k.reach) as usize],
                         k.first[(dy1 + k.reach + 1) as usize],
                     );
-                    for &(dy, lo, hi, wt) in &k.spans[sa..sb] {
-                        let row = (y as i64 + dy as i64) as usize - b0;
+                    let xi = x as i64;
+                    for e in &k.edges[sa..sb] {
+                        let row = (y as i64 + e.dy as i64) as usize - b0;
                         let d = &mut diff[row * stride..(row + 1) * stride];
-                        let vw = v.map(|c| c * wt);
-                        add_edge(d, w, x as f32 + lo, &vw);
-                        add_edge(d, w, x as f32 + hi, &vw.map(|c| -c));
+                        add_edge(d, w, xi + e.lo as i64, e.lo_w, &v);
+                        add_edge(d, w, xi + e.hi as i64, e.hi_w, &v);
                     }
                 }
             }
@@ -295,15 +344,7 @@ fn render_slice(
 ) -> Option<Layer> {
     let (w, h) = (image.width, image.height);
     let (rlo, rhi) = slice_range(s);
-    // Grid for the slice's middle radius (the working radius stays ≥ 2 px at its low end). The
-    // smallest slice (0.5–4 px) takes its grid from its upper radius: on large images it then runs
-    // at half resolution, where a 0.5 px disc renders like a 1 px one — invisible at 12 MP, and the
-    // full-resolution passes of this slice were a third of the render.
-    let k = if s.unsigned_abs() == 1 {
-        working_factor(rhi, w, h)
-    } else {
-        working_factor((rlo * rhi).sqrt(), w, h).min(((rlo / 2.0) as usize).max(1))
-    };
+    let k = slice_k(s, w, h);
     // Only the rows the slice can reach: its own rows, the extension's reach and its blur.
     let (j0, j1) = match reach {
         None => (0, h.div_ceil(k)),
@@ -321,6 +362,7 @@ fn render_slice(
     // Block sums: member weight M, known-absent weight N, M·B (3), M·|c|.
     let mut sums = std::mem::take(&mut pool.sums);
     sums.clear();
+    sums.reserve(pool.cap / 4);
     sums.resize(ww * wh, [0.0; 6]);
     sums.par_chunks_mut(ww).enumerate().for_each(|(j, out)| {
         let y0 = (j0 + j) * k;
@@ -331,8 +373,15 @@ fn render_slice(
                 for x in i * k..((i + 1) * k).min(w) {
                     let px = row + x;
                     let a = alpha.data[px];
-                    let wb = plate_weight(a);
                     let sx = map[px];
+                    if a == 0.0 && sx != s {
+                        // Plain background of another slice (most pixels): weight 1, no subject.
+                        if sx < s {
+                            o[1] += 1.0;
+                        }
+                        continue;
+                    }
+                    let wb = plate_weight(a);
                     // The subject (weight 1 − wb) sits at the focal plane: behind near slices.
                     if s > 0 {
                         o[1] += 1.0 - wb;
@@ -541,7 +590,7 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
         .zip(a2.par_chunks_mut(aw))
         .zip(a3_iter)
         .enumerate()
-        .for_each(|(y, (((a0, a1), a2), mut a3))| {
+        .for_each_init(Vec::new, |tmp, (y, (((a0, a1), a2), mut a3))| {
             let (y0, y1, fy) = ty[y];
             // Rows outside the layer's band hold nothing (premultiplied zeros).
             let local = |r: usize| r.checked_sub(layer.y0).filter(|&r| r < layer.h);
@@ -577,27 +626,51 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
                 }
                 return;
             }
-            let sample = |c: &[f32], x: usize| {
-                let (x0, x1, fx) = tx[x];
-                let at = |l: Option<usize>| {
-                    l.map_or(0.0, |l| {
-                        let r = &c[l * lw..(l + 1) * lw];
-                        r[x0] + fx * (r[x1] - r[x0])
-                    })
-                };
-                let (top, bot) = (at(l0), at(l1));
-                top + fy * (bot - top)
+            // Different grids: the layer's two rows blended vertically once (coverage first: a
+            // row it does not reach is skipped), then each output pixel interpolates across.
+            tmp.resize(4 * lw, 0.0);
+            let (t012, t3) = tmp.split_at_mut(3 * lw);
+            let vlerp = |c: &[f32], t: &mut [f32]| {
+                let row = |l: Option<usize>| l.map(|l| &c[l * lw..(l + 1) * lw]);
+                match (row(l0), row(l1)) {
+                    (Some(r0), Some(r1)) => {
+                        for ((t, &a), &b) in t.iter_mut().zip(r0).zip(r1) {
+                            *t = a + fy * (b - a);
+                        }
+                    }
+                    (Some(r0), None) => {
+                        for (t, &a) in t.iter_mut().zip(r0) {
+                            *t = a - fy * a;
+                        }
+                    }
+                    (None, Some(r1)) => {
+                        for (t, &b) in t.iter_mut().zip(r1) {
+                            *t = fy * b;
+                        }
+                    }
+                    (None, None) => t.fill(0.0),
+                }
             };
+            vlerp(&layer.c[3], t3);
+            if !t3.iter().any(|&v| v > 0.0) {
+                return;
+            }
+            for (ch, t) in t012.chunks_exact_mut(lw).enumerate() {
+                vlerp(&layer.c[ch], t);
+            }
+            let (t0, rest) = t012.split_at(lw);
+            let (t1, t2) = rest.split_at(lw);
             for x in 0..aw {
-                let la = sample(&layer.c[3], x);
+                let (x0, x1, fx) = tx[x];
+                let la = t3[x0] + fx * (t3[x1] - t3[x0]);
                 if la <= 0.0 {
                     continue;
                 }
                 let (g, la) = if la > 1.0 { (1.0 / la, 1.0) } else { (1.0, la) };
                 let t = 1.0 - la;
-                a0[x] = g * sample(&layer.c[0], x) + t * a0[x];
-                a1[x] = g * sample(&layer.c[1], x) + t * a1[x];
-                a2[x] = g * sample(&layer.c[2], x) + t * a2[x];
+                a0[x] = g * (t0[x0] + fx * (t0[x1] - t0[x0])) + t * a0[x];
+                a1[x] = g * (t1[x0] + fx * (t1[x1] - t1[x0])) + t * a1[x];
+                a2[x] = g * (t2[x0] + fx * (t2[x1] - t2[x0])) + t * a2[x];
                 if let Some(a3) = a3.as_deref_mut() {
                     a3[x] = la + t * a3[x];
                 }
@@ -606,17 +679,19 @@ fn over(acc: &mut [Vec<f32>], k_acc: usize, layer: &Layer, w: usize, h: usize) {
 }
 
 /// Moves an accumulator from the `k_from` grid to the `k_to` grid (bilinear).
-fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) -> [Vec<f32>; 4] {
+fn regrid(
+    acc: [Vec<f32>; 4],
+    k_from: usize,
+    k_to: usize,
+    w: usize,
+    h: usize,
+    pool: &mut Pool,
+) -> [Vec<f32>; 4] {
     if k_from == k_to {
         return acc;
     }
     let n = w.div_ceil(k_to) * h.div_ceil(k_to);
-    let mut out = [
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-        vec![0.0f32; n],
-    ];
+    let mut out = [pool.get(n), pool.get(n), pool.get(n), pool.get(n)];
     let layer = Layer {
         k: k_from,
         w: w.div_ceil(k_from),
@@ -626,6 +701,9 @@ fn regrid(acc: [Vec<f32>; 4], k_from: usize, k_to: usize, w: usize, h: usize) ->
     };
     // `over` onto an empty accumulator is a plain resample where the layer has coverage.
     over(&mut out, k_to, &layer, w, h);
+    for v in layer.c {
+        pool.put(v);
+    }
     out
 }
 
@@ -677,7 +755,19 @@ pub(crate) fn render_layered(
         .map(|&s| slice_range(s).1)
         .fold(0.0f32, f32::max);
     let farthest = slices.first().copied().filter(|&s| s < 0);
-    let mut pool = Pool::default();
+    // Largest buffer any slice asks for: the scatter's difference buffer of the finest grid.
+    let cap = slices
+        .iter()
+        .map(|&s| {
+            let k = slice_k(s, w, h);
+            h.div_ceil(k) * (w.div_ceil(k) + 1) * 4
+        })
+        .max()
+        .unwrap_or(0);
+    let mut pool = Pool {
+        cap,
+        ..Default::default()
+    };
     let render = |s: i8, pool: &mut Pool| {
         // How far behind nearer content this slice can show (see `render_slice`).
         let reach = if Some(s) == farthest {
@@ -703,15 +793,12 @@ pub(crate) fn render_layered(
                 let n = w.div_ceil(layer.k) * h.div_ceil(layer.k);
                 (
                     layer.k,
-                    [
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                        vec![0.0f32; n],
-                    ],
+                    [pool.get(n), pool.get(n), pool.get(n), pool.get(n)],
                 )
             }
-            Some((k_acc, a)) if layer.k < k_acc => (layer.k, regrid(a, k_acc, layer.k, w, h)),
+            Some((k_acc, a)) if layer.k < k_acc => {
+                (layer.k, regrid(a, k_acc, layer.k, w, h, &mut pool))
+            }
             Some(x) => x,
         };
         over(&mut a, k_acc, &layer, w, h);
@@ -735,6 +822,9 @@ pub(crate) fn render_layered(
         ),
     };
     let aw = w.div_ceil(k_acc);
+    // Grid factor of the ±1 slices.
+    let k1 = slice_k(1, w, h);
+    let k1f = k1 as f32;
     let tx = grid_taps(w, k_acc, 1);
     let ty = grid_taps(h, k_acc, 1);
     // In-focus background, renormalisation, subject.
@@ -764,9 +854,19 @@ pub(crate) fn render_layered(
                         let a = alpha.data[i];
                         let [c0, c1, c2, mut cov] = row[x];
                         let mut c = [c0, c1, c2];
-                        if map[i] == 0 {
-                            // Sharp background: its own colour, weighted like the plate.
-                            let wb = plate_weight(a);
+                        // Sharp background: its own colour, weighted like the plate. Also under
+                        // the smallest near radii when that slice runs on a coarser grid: there the
+                        // near slice's upsampled coverage is partial at its edge next to in-focus
+                        // rows (a grid block holds both), and what would show through is whatever
+                        // the far slices extended behind it — a dark or bright line along the focal
+                        // plane. At full resolution a disc that small covers its own pixel.
+                        let own = match map[i] {
+                            0 => 1.0,
+                            1 if k1 > 1 => ((k1f - coc.data[i]) / (k1f - 0.5)).clamp(0.0, 1.0),
+                            _ => 0.0,
+                        };
+                        if own > 0.0 {
+                            let wb = own * plate_weight(a);
                             if wb > 0.0 {
                                 let t = 1.0 - wb;
                                 let b = background_colour(image, fg, a, i);
