@@ -42,4 +42,5 @@ pub mod pipeline;
 pub mod resample;
 
 pub use error::{Error, Result};
+pub use matte::Runtime;
 pub use pipeline::{analyse, render, AnalyseOptions, Analysis, Matter, RenderOptions};

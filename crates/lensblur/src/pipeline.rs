@@ -14,7 +14,7 @@ use crate::grain::{add_grain, estimate_noise, restore_fraction, Grain, NoiseMode
 use crate::io::Photo;
 use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
-use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
+use crate::matte::{coarse_matte, load_backend, CoarseMatte, MatteBackend, Runtime};
 use crate::models::{self, ModelStore};
 use crate::resample::{resize_plane, resize_rgb};
 
@@ -32,6 +32,8 @@ pub struct AnalyseOptions {
     pub threads: usize,
     /// Matte refinement method. Default: trimap + matting in the unknown band.
     pub refine: RefineMethod,
+    /// Inference runtime. Default: [`Runtime::Auto`] (ONNX Runtime when built in and loadable).
+    pub runtime: Runtime,
 }
 
 impl Default for AnalyseOptions {
@@ -41,6 +43,7 @@ impl Default for AnalyseOptions {
             model_dir: None,
             threads: 0,
             refine: RefineMethod::default(),
+            runtime: Runtime::default(),
         }
     }
 }
@@ -68,13 +71,23 @@ impl Matter {
                 dir: store.dir.clone(),
             });
         }
-        let backend = RtenBackend::load(&store.path(spec), spec.input.clone(), opts.threads)?;
-        Ok(Matter::new(Box::new(backend)))
+        let backend = load_backend(
+            &store.path(spec),
+            spec.input.clone(),
+            opts.runtime,
+            opts.threads,
+        )?;
+        Ok(Matter::new(backend))
     }
 
     /// The backend.
     pub fn backend(&self) -> &dyn MatteBackend {
         self.backend.as_ref()
+    }
+
+    /// The runtime the model runs on (`None` for a custom backend).
+    pub fn runtime(&self) -> Option<Runtime> {
+        self.backend.runtime()
     }
 }
 
