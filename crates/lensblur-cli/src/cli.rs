@@ -89,6 +89,10 @@ pub struct CommonArgs {
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
     pub refine: RefineArg,
+    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
+    /// or ort (builds with `--features ort`; ~2x faster).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
     /// Print per-stage timings to stderr.
     #[arg(long)]
     pub timings: bool,
@@ -261,6 +265,10 @@ pub struct ServeArgs {
     /// Matte refinement method.
     #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
     pub refine: RefineArg,
+    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
+    /// or ort (builds with `--features ort`; ~2x faster).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
 }
 
 /// `lensblur models …`.
@@ -292,6 +300,28 @@ pub enum FormatArg {
     Png,
     /// WebP (lossless).
     Webp,
+}
+
+/// Model runtime choice.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RuntimeArg {
+    /// ONNX Runtime when compiled in and its library loads, else rten.
+    Auto,
+    /// rten, pure Rust (always built in).
+    Rten,
+    /// ONNX Runtime (`--features ort`; library from ORT_DYLIB_PATH).
+    #[value(alias = "onnxruntime")]
+    Ort,
+}
+
+impl From<RuntimeArg> for lensblur::Runtime {
+    fn from(r: RuntimeArg) -> Self {
+        match r {
+            RuntimeArg::Auto => lensblur::Runtime::Auto,
+            RuntimeArg::Rten => lensblur::Runtime::Rten,
+            RuntimeArg::Ort => lensblur::Runtime::Ort,
+        }
+    }
 }
 
 /// Refinement choice.

@@ -128,6 +128,13 @@ fn hint_for(e: &Error) -> Option<String> {
                 .into()
         }
         Error::UnknownModel(_) => "see `lensblur models list`".into(),
+        Error::RuntimeNotBuilt { runtime } => format!(
+            "rebuild with `--features {runtime}` (cargo install lensblur-cli --features {runtime}), \
+             or use --runtime rten"
+        ),
+        Error::OrtLibrary { .. } => "use --runtime rten (or auto), or point ORT_DYLIB_PATH at \
+             …/site-packages/onnxruntime/capi/libonnxruntime.so.1.<n> from `pip install onnxruntime`"
+            .into(),
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }
@@ -160,6 +167,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         model_dir: args.model_dir.clone(),
         threads: args.threads,
         refine: refine_method(args.refine),
+        runtime: args.runtime.into(),
     };
     let matter = load_model(
         cli,
@@ -340,6 +348,11 @@ fn load_model(
     Ok(Matter::from_installed(opts)?)
 }
 
+/// The runtime a loaded model runs on, for timings and reports.
+fn runtime_name(m: &Matter) -> &'static str {
+    m.runtime().map_or("custom", |r| r.as_str())
+}
+
 /// The render options of `blur`, shared by single-photo and batch mode so both give the same look.
 fn render_options(b: &BlurArgs) -> RenderOptions {
     RenderOptions {
@@ -440,6 +453,7 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
         model_dir: common.model_dir.clone(),
         threads: common.threads,
         refine: refine_method(common.refine),
+        runtime: common.runtime.into(),
     };
     let mut matter = None;
     let mut failed = 0usize;
@@ -456,6 +470,8 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
                     Error::ModelNotInstalled { .. }
                         | Error::InstallFailed { .. }
                         | Error::UnknownModel(_)
+                        | Error::RuntimeNotBuilt { .. }
+                        | Error::OrtLibrary { .. }
                 )
             }) {
                 // Nothing else can succeed without a model.
@@ -613,7 +629,8 @@ fn process_one(
             .map(|(n, d)| format!("{n} {:.0} ms", d.as_secs_f64() * 1e3))
             .collect();
         eprintln!(
-            "  timings: {} | total {:.0} ms",
+            "  timings ({}): {} | total {:.0} ms",
+            runtime_name(m),
             parts.join(", "),
             total.as_secs_f64() * 1e3
         );
