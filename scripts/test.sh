@@ -11,4 +11,4 @@ ort_lib=$(ls "${CARGO_TARGET_DIR:-target}"/onnxruntime/libonnxruntime.so.1.* | h
 ORT_DYLIB_PATH=$(realpath "$ort_lib")
 export ORT_DYLIB_PATH
 export LENSBLUR_REQUIRE_ORT=1
-cargo test --workspace --locked --features lensblur/ort
+cargo test --workspace --locked --features lensblur-cli/ort

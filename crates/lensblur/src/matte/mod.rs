@@ -367,6 +367,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn runtime_names_round_trip() {
+        for r in [Runtime::Auto, Runtime::Rten, Runtime::Ort] {
+            assert_eq!(r.as_str().parse::<Runtime>().ok(), Some(r));
+        }
+        assert!(matches!(
+            "tract".parse::<Runtime>(),
+            Err(Error::InvalidOption(_))
+        ));
+    }
+
+    /// Without the feature an explicit `Ort` is refused before the model file is even looked at.
+    #[cfg(not(feature = "ort"))]
+    #[test]
+    fn ort_without_the_feature_is_a_typed_error() {
+        let spec = crate::models::find("u2netp").expect("u2netp").input.clone();
+        let err = load_backend(Path::new("/nonexistent.onnx"), spec, Runtime::Ort, 1)
+            .expect_err("ort is not compiled in");
+        assert!(
+            matches!(err, Error::RuntimeNotBuilt { runtime: "ort" }),
+            "{err:?}"
+        );
+        assert!(!Runtime::Ort.compiled_in());
+    }
+
+    #[test]
     fn stray_blobs_go_and_real_subjects_stay() {
         let (w, h) = (40, 30);
         let mut map = vec![0.0f32; w * h];
