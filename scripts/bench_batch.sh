@@ -9,6 +9,8 @@
 # from ../shared/data (100 of 2.5 MP, 20 of 12 MP) and never enter the repository. rembg gets the
 # model from ../shared/models through U2NET_HOME (it never downloads). Prints images/minute and peak
 # RSS (GNU time) per run. Set JOBS_SWEEP=1 to also time --jobs 1..4 on 20 of the small photos.
+# RUNTIMES="rten ort" times lensblur once per `--runtime` (default: auto; `ort` needs a build with
+# `--features ort` and ORT_DYLIB_PATH, see scripts/install-test-deps.sh); SETS="small" limits the sets.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 shared="$here/../shared"
@@ -39,9 +41,11 @@ row() { # name count dir cmd...
 
 echo "| run | photos | wall s | photos/min | peak RSS MB |"
 echo "|---|---|---|---|---|"
-for set in small large; do
+for set in ${SETS:-small large}; do
   n=$(ls "$work/$set" | wc -l)
-  row "lensblur $set (-j auto)" "$n" "$work/out-lb-$set" "$bin" blur "$work/$set" --out-dir "$work/out-lb-$set" -q
+  for rt in ${RUNTIMES:-auto}; do
+    row "lensblur $set ($rt)" "$n" "$work/out-lb-$set" "$bin" blur "$work/$set" --out-dir "$work/out-lb-$set" -q --runtime "$rt"
+  done
   row "rembg loop $set" "$n" "$work/out-py-$set" "$py" "$here/scripts/bench_batch_rembg.py" "$work/$set" "$work/out-py-$set" 30
 done
 if [ "${JOBS_SWEEP:-0}" = 1 ]; then

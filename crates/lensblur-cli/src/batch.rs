@@ -337,6 +337,8 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             plan.subdirs_skipped
         );
     }
+    // The runtime the model ran on (the report's settings); none on a dry run.
+    let mut runtime = None;
     if args.batch.dry_run {
         print_plan(&plan);
     } else if !plan.todo.is_empty() {
@@ -352,8 +354,10 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             threads: common.threads,
             refine: crate::refine_method(common.refine),
             all_subjects: !common.one_subject,
+            runtime: common.runtime.into(),
         };
         let matter = crate::load_matter(cli, common, &opts)?;
+        runtime = Some(crate::runtime_name(&matter));
         let skipped = plan
             .records
             .iter()
@@ -416,7 +420,7 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
             started_unix_s: started_unix,
             elapsed_s: elapsed.as_secs_f64(),
             dry_run: args.batch.dry_run,
-            settings: settings(args, jobs),
+            settings: settings(args, jobs, runtime),
             totals: totals.clone(),
             files: plan.records,
             unsupported: plan
@@ -436,7 +440,7 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn settings(args: &BlurArgs, jobs: usize) -> Settings {
+fn settings(args: &BlurArgs, jobs: usize, runtime: Option<&str>) -> Settings {
     Settings {
         strength: args.strength,
         highlights: args.highlights,
@@ -450,6 +454,7 @@ fn settings(args: &BlurArgs, jobs: usize) -> Settings {
         threads: args.common.threads,
         model: args.common.model.clone(),
         refine: format!("{:?}", args.common.refine).to_lowercase(),
+        runtime: runtime.map(str::to_string),
     }
 }
 

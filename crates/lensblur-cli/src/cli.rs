@@ -101,6 +101,10 @@ pub struct CommonArgs {
     /// member of a group sharp.
     #[arg(long)]
     pub one_subject: bool,
+    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
+    /// or ort (builds with `--features ort`; ~2x faster).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
     /// Print per-stage timings to stderr.
     #[arg(long)]
     pub timings: bool,
@@ -279,6 +283,10 @@ pub struct ServeArgs {
     /// Keep only the most salient subject sharp (skip the person/animal detector).
     #[arg(long)]
     pub one_subject: bool,
+    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
+    /// or ort (builds with `--features ort`; ~2x faster).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
 }
 
 /// `lensblur eval`.
@@ -337,6 +345,28 @@ pub enum FormatArg {
     Png,
     /// WebP (lossless).
     Webp,
+}
+
+/// Model runtime choice.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RuntimeArg {
+    /// ONNX Runtime when compiled in and its library loads, else rten.
+    Auto,
+    /// rten, pure Rust (always built in).
+    Rten,
+    /// ONNX Runtime (`--features ort`; library from ORT_DYLIB_PATH).
+    #[value(alias = "onnxruntime")]
+    Ort,
+}
+
+impl From<RuntimeArg> for lensblur::Runtime {
+    fn from(r: RuntimeArg) -> Self {
+        match r {
+            RuntimeArg::Auto => lensblur::Runtime::Auto,
+            RuntimeArg::Rten => lensblur::Runtime::Rten,
+            RuntimeArg::Ort => lensblur::Runtime::Ort,
+        }
+    }
 }
 
 /// Refinement choice.

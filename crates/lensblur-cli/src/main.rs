@@ -138,6 +138,13 @@ fn hint_for(e: &Error) -> Option<String> {
         Error::UnsupportedRuntime { .. } => {
             "pick another model with --model (e.g. isnet instead of isnet-quint8)".into()
         }
+        Error::RuntimeNotBuilt { runtime } => format!(
+            "rebuild with `--features {runtime}` (cargo install lensblur-cli --features {runtime}), \
+             or use --runtime rten"
+        ),
+        Error::OrtLibrary { .. } => "use --runtime rten (or auto), or point ORT_DYLIB_PATH at \
+             …/site-packages/onnxruntime/capi/libonnxruntime.so.1.<n> from `pip install onnxruntime`"
+            .into(),
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
             "check the permissions of that path".into()
         }
@@ -220,6 +227,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         threads: args.threads,
         refine: refine_method(args.refine),
         all_subjects: !args.one_subject,
+        runtime: args.runtime.into(),
     };
     let matter = load_model(
         cli,
@@ -424,6 +432,11 @@ fn load_model(
     Ok(Matter::from_installed(opts)?)
 }
 
+/// The runtime a loaded model runs on, for timings and reports.
+fn runtime_name(m: &Matter) -> &'static str {
+    m.runtime().map_or("custom", |r| r.as_str())
+}
+
 /// The render options of `blur`, shared by single-photo and batch mode so both give the same look.
 fn render_options(b: &BlurArgs) -> RenderOptions {
     RenderOptions {
@@ -525,6 +538,7 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
         threads: common.threads,
         refine: refine_method(common.refine),
         all_subjects: !common.one_subject,
+        runtime: common.runtime.into(),
     };
     let mut matter = None;
     let mut failed = 0usize;
@@ -541,6 +555,8 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
                     Error::ModelNotInstalled { .. }
                         | Error::InstallFailed { .. }
                         | Error::UnknownModel(_)
+                        | Error::RuntimeNotBuilt { .. }
+                        | Error::OrtLibrary { .. }
                 )
             }) {
                 // Nothing else can succeed without a model.
@@ -698,7 +714,8 @@ fn process_one(
             .map(|(n, d)| format!("{n} {:.0} ms", d.as_secs_f64() * 1e3))
             .collect();
         eprintln!(
-            "  timings: {} | total {:.0} ms",
+            "  timings ({}): {} | total {:.0} ms",
+            runtime_name(m),
             parts.join(", "),
             total.as_secs_f64() * 1e3
         );

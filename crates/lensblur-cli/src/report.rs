@@ -164,6 +164,8 @@ pub struct Settings {
     pub threads: usize,
     pub model: String,
     pub refine: String,
+    /// The model runtime used (`rten`, `ort`).
+    pub runtime: Option<String>,
 }
 
 /// The whole `--report` document.

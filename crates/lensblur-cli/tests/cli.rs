@@ -665,3 +665,87 @@ fn isnet_end_to_end_with_licence_notice_and_model_quality() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--runtime`: rten always works; ort works when built in and its library loads (CI: both), and
+/// otherwise fails with what to do; auto falls back to rten on a bad library. `--timings` names the
+/// runtime that ran.
+#[test]
+fn runtime_flag_picks_ort_or_says_what_is_missing() {
+    let env = Env::new();
+    let input = env.photo("animals/sample1.jpg");
+    let rten_png = env.path("rten.png");
+    let out = env.run(&[
+        "matte",
+        s(&input),
+        "-o",
+        s(&rten_png),
+        "--runtime",
+        "rten",
+        "--timings",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timings (rten)"), "{}", stderr(&out));
+
+    let ort_png = env.path("ort.png");
+    let ort_args = [
+        "matte",
+        s(&input),
+        "-o",
+        s(&ort_png),
+        "--runtime",
+        "ort",
+        "--timings",
+    ];
+    if !lensblur::Runtime::Ort.compiled_in() {
+        let out = env.run(&ort_args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("--features ort"), "{}", stderr(&out));
+        return;
+    }
+
+    // Built in: a file that is not ONNX Runtime is refused for `ort` and skipped by `auto`.
+    let fake = env.path("libonnxruntime.so.1.99.0");
+    std::fs::write(&fake, b"not a library").expect("write");
+    let out = env
+        .cmd()
+        .args(ort_args)
+        .env("ORT_DYLIB_PATH", &fake)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pip install onnxruntime"),
+        "{}",
+        stderr(&out)
+    );
+    let auto_png = env.path("auto.png");
+    let out = env
+        .cmd()
+        .args(["matte", s(&input), "-o", s(&auto_png), "--timings"])
+        .env("ORT_DYLIB_PATH", &fake)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timings (rten)"), "{}", stderr(&out));
+
+    // With the real library (ORT_DYLIB_PATH from the environment, as scripts/test.sh sets it).
+    let out = env.run(&ort_args);
+    if !out.status.success() && std::env::var("LENSBLUR_REQUIRE_ORT").as_deref() != Ok("1") {
+        eprintln!("ort part skipped: {}", stderr(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timings (ort)"), "{}", stderr(&out));
+    let a = image::open(&rten_png).expect("rten matte").to_luma8();
+    let b = image::open(&ort_png).expect("ort matte").to_luma8();
+    let off = a
+        .pixels()
+        .zip(b.pixels())
+        .filter(|(x, y)| x[0].abs_diff(y[0]) > 2)
+        .count();
+    assert!(
+        off * 10_000 <= a.len(),
+        "{off} of {} matte pixels differ by more than 2 levels",
+        a.len()
+    );
+}

@@ -72,6 +72,7 @@ pub async fn healthz(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "model": st.analyse.model,
+        "runtime": st.matter.runtime().map(|r| r.as_str()),
         "jobs": st.jobs.admitted(),
         "sessions": sessions,
         "session_bytes": bytes,

@@ -167,8 +167,10 @@ fn bad_requests_get_json_errors_with_the_right_status() {
     get(&server.url("/nope")).assert_error(404, "not_found");
     get(&blur).assert_error(405, "method_not_allowed");
     get(&server.url("/v1/sessions/0123/preview")).assert_error(404, "unknown_session");
-    // The server still works afterwards.
-    assert_eq!(get(&server.url("/healthz")).json()["status"], "ok");
+    // The server still works afterwards, and says which runtime runs the model.
+    let health = get(&server.url("/healthz")).json();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["runtime"], "rten");
 }
 
 #[test]

@@ -108,6 +108,19 @@ pub enum Error {
         /// Why, and what to use instead.
         reason: String,
     },
+    /// The requested inference runtime is not compiled into this build (cargo feature off).
+    #[error("runtime {runtime} is not compiled into this build")]
+    RuntimeNotBuilt {
+        /// The runtime's name (`ort`).
+        runtime: &'static str,
+    },
+    /// The ONNX Runtime shared library could not be loaded (`ORT_DYLIB_PATH` unset, missing file,
+    /// too old a version).
+    #[error("ONNX Runtime library: {detail}")]
+    OrtLibrary {
+        /// What failed, with how to get the library.
+        detail: String,
+    },
     /// An option is out of range or inconsistent.
     #[error("invalid option: {0}")]
     InvalidOption(String),

@@ -12,6 +12,9 @@
 //!
 //! Colour: inputs and outputs are sRGB-encoded; blurring and compositing happen in linear light.
 //!
+//! The model runs on the pure-Rust `rten`, or on ONNX Runtime (~2× faster) with the cargo feature `ort`
+//! and its library in `ORT_DYLIB_PATH`; [`Runtime`] in [`AnalyseOptions`] chooses.
+//!
 //! ```no_run
 //! use lensblur::{io, AnalyseOptions, Matter, RenderOptions};
 //! # fn main() -> lensblur::Result<()> {
@@ -43,4 +46,5 @@ pub mod pipeline;
 pub mod resample;
 
 pub use error::{Error, Result};
+pub use matte::Runtime;
 pub use pipeline::{analyse, render, AnalyseOptions, Analysis, Matter, RenderOptions};

@@ -16,7 +16,7 @@ use crate::matte::detect::{complete_subjects, Detector, PERSON};
 use crate::matte::foreground::estimate_foreground;
 use crate::matte::refine::{refine, RefineMethod, RefineOptions};
 use crate::matte::strands::extend_strands;
-use crate::matte::{coarse_matte, CoarseMatte, MatteBackend, RtenBackend};
+use crate::matte::{coarse_matte, load_backend, CoarseMatte, MatteBackend, Runtime};
 use crate::models::{self, ModelStore};
 use crate::resample::{resize_plane, resize_rgb};
 
@@ -37,6 +37,8 @@ pub struct AnalyseOptions {
     /// Keep every person and animal of the subject's size sharp (group photos), using the
     /// detector model when it is installed. Default: true.
     pub all_subjects: bool,
+    /// Inference runtime. Default: [`Runtime::Auto`] (ONNX Runtime when built in and loadable).
+    pub runtime: Runtime,
 }
 
 impl Default for AnalyseOptions {
@@ -47,6 +49,7 @@ impl Default for AnalyseOptions {
             threads: 0,
             refine: RefineMethod::default(),
             all_subjects: true,
+            runtime: Runtime::default(),
         }
     }
 }
@@ -95,8 +98,8 @@ impl Matter {
                 dir: store.dir.clone(),
             });
         }
-        let backend = RtenBackend::load_model(&store.path(spec), spec, opts.threads)?;
-        let mut matter = Matter::new(Box::new(backend));
+        let backend = load_backend(&store.path(spec), spec, opts.runtime, opts.threads)?;
+        let mut matter = Matter::new(backend);
         if opts.all_subjects {
             let det = models::find(models::DETECTOR_MODEL)?;
             if store.is_installed(det) {
@@ -116,6 +119,11 @@ impl Matter {
     /// The backend.
     pub fn backend(&self) -> &dyn MatteBackend {
         self.backend.as_ref()
+    }
+
+    /// The runtime the model runs on (`None` for a custom backend).
+    pub fn runtime(&self) -> Option<Runtime> {
+        self.backend.runtime()
     }
 }
 

@@ -1,11 +1,14 @@
 //! Subject matte: salient-object model (U²-Net-p, Qin et al. 2020, "U²-Net: Going deeper with nested
 //! U-structure for salient object detection") at its input size, then refinement at full resolution.
 //!
-//! Inference sits behind [`MatteBackend`] so another runtime (onnxruntime) can be added without
-//! touching callers; the default is [`RtenBackend`], the pure-Rust `rten` runtime.
+//! Inference sits behind [`MatteBackend`] so another runtime can be added without touching callers;
+//! [`load_backend`] picks one by [`Runtime`]: the pure-Rust `rten` ([`RtenBackend`], always built) or
+//! ONNX Runtime (`ort::OrtBackend`, cargo feature `ort`, ~2× faster).
 
 pub mod detect;
 pub mod foreground;
+#[cfg(feature = "ort")]
+pub mod ort;
 pub mod refine;
 pub mod strands;
 
@@ -26,6 +29,102 @@ pub trait MatteBackend: Send + Sync + std::fmt::Debug {
     /// Runs the model on `input` (1×3×S×S, already normalised) and returns the first output map
     /// (S×S, row-major), as the model produced it.
     fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>>;
+    /// The inference runtime, for timings and reports. `None` for other backends (test fakes).
+    fn runtime(&self) -> Option<Runtime> {
+        None
+    }
+}
+
+/// Which inference runtime runs the matte model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    /// ONNX Runtime when it is compiled in (feature `ort`) and its library loads, else `rten`.
+    #[default]
+    Auto,
+    /// `rten`: pure Rust, always available.
+    Rten,
+    /// ONNX Runtime (feature `ort`; the library from `ORT_DYLIB_PATH`).
+    Ort,
+}
+
+impl Runtime {
+    /// Lower-case name, as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Auto => "auto",
+            Runtime::Rten => "rten",
+            Runtime::Ort => "ort",
+        }
+    }
+
+    /// True when this build can run `self` at all (`Ort` needs the `ort` feature).
+    pub fn compiled_in(self) -> bool {
+        self != Runtime::Ort || cfg!(feature = "ort")
+    }
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Runtime::Auto),
+            "rten" => Ok(Runtime::Rten),
+            "ort" | "onnxruntime" => Ok(Runtime::Ort),
+            _ => Err(Error::InvalidOption(format!(
+                "runtime {s:?}: expected auto, rten or ort"
+            ))),
+        }
+    }
+}
+
+/// Loads the model at `path` with `runtime` (`threads` = 0: all cores).
+///
+/// `Auto` takes ONNX Runtime when it is compiled in and its library loads, else `rten`, and logs
+/// which and why at info level. An explicit `Ort` fails with [`Error::RuntimeNotBuilt`] when the
+/// feature is off, or [`Error::OrtLibrary`] when the library cannot be loaded — never a silent
+/// fallback the user did not ask for.
+pub fn load_backend(
+    path: &Path,
+    spec: &ModelSpec,
+    runtime: Runtime,
+    threads: usize,
+) -> Result<Box<dyn MatteBackend>> {
+    match runtime {
+        Runtime::Rten => Ok(Box::new(RtenBackend::load_model(path, spec, threads)?)),
+        #[cfg(feature = "ort")]
+        Runtime::Ort => Ok(Box::new(ort::OrtBackend::load(
+            path,
+            spec.input.clone(),
+            threads,
+        )?)),
+        #[cfg(not(feature = "ort"))]
+        Runtime::Ort => Err(Error::RuntimeNotBuilt {
+            runtime: Runtime::Ort.as_str(),
+        }),
+        Runtime::Auto => {
+            #[cfg(feature = "ort")]
+            match ort::library() {
+                Ok(lib) => {
+                    tracing::info!("runtime: ort (ONNX Runtime from {})", lib.display());
+                    return Ok(Box::new(ort::OrtBackend::load(
+                        path,
+                        spec.input.clone(),
+                        threads,
+                    )?));
+                }
+                Err(e) => tracing::info!("runtime: rten (ort skipped: {e})"),
+            }
+            #[cfg(not(feature = "ort"))]
+            tracing::info!("runtime: rten (this build has no ort feature)");
+            Ok(Box::new(RtenBackend::load_model(path, spec, threads)?))
+        }
+    }
 }
 
 /// `rten` (pure Rust) backend: loads the `.onnx` file directly.
@@ -102,6 +201,10 @@ impl RtenBackend {
 impl MatteBackend for RtenBackend {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn runtime(&self) -> Option<Runtime> {
+        Some(Runtime::Rten)
     }
 
     fn input_spec(&self) -> &InputSpec {
@@ -308,6 +411,31 @@ pub fn drop_stray_blobs(map: &mut [f32], w: usize, h: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_names_round_trip() {
+        for r in [Runtime::Auto, Runtime::Rten, Runtime::Ort] {
+            assert_eq!(r.as_str().parse::<Runtime>().ok(), Some(r));
+        }
+        assert!(matches!(
+            "tract".parse::<Runtime>(),
+            Err(Error::InvalidOption(_))
+        ));
+    }
+
+    /// Without the feature an explicit `Ort` is refused before the model file is even looked at.
+    #[cfg(not(feature = "ort"))]
+    #[test]
+    fn ort_without_the_feature_is_a_typed_error() {
+        let spec = crate::models::find("u2netp").expect("u2netp");
+        let err = load_backend(Path::new("/nonexistent.onnx"), spec, Runtime::Ort, 1)
+            .expect_err("ort is not compiled in");
+        assert!(
+            matches!(err, Error::RuntimeNotBuilt { runtime: "ort" }),
+            "{err:?}"
+        );
+        assert!(!Runtime::Ort.compiled_in());
+    }
 
     #[test]
     fn stray_blobs_go_and_real_subjects_stay() {
