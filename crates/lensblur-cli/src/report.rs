@@ -27,6 +27,9 @@ pub struct Timings {
     pub model: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refine: Option<f64>,
+    /// The person/animal detector and any re-matting it asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub foreground: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,6 +51,7 @@ impl Timings {
             "decode" => self.decode = ms,
             "model" => self.model = ms,
             "refine" => self.refine = ms,
+            "subjects" => self.subjects = ms,
             "foreground" => self.foreground = ms,
             "render" => self.render = ms,
             "encode" => self.encode = ms,
@@ -58,10 +62,11 @@ impl Timings {
     }
 
     /// (name, ms) of the stages that ran, in pipeline order.
-    pub fn stages(&self) -> [(&'static str, Option<f64>); 8] {
+    pub fn stages(&self) -> [(&'static str, Option<f64>); 9] {
         [
             ("decode", self.decode),
             ("model", self.model),
+            ("subjects", self.subjects),
             ("refine", self.refine),
             ("foreground", self.foreground),
             ("render", self.render),
