@@ -209,6 +209,28 @@ pub fn post_form(url: &str, image: Option<&[u8]>, fields: &[(&str, &str)]) -> Re
     )
 }
 
+/// Like [`post_form`], but a transport error is returned instead of failing the test: a server that
+/// refuses an oversized body may answer and hang up before the client has finished sending it, and
+/// the client then sees a broken pipe or a reset instead of the answer.
+pub fn try_post_form(
+    url: &str,
+    image: Option<&[u8]>,
+    fields: &[(&str, &str)],
+) -> Result<Resp, String> {
+    let r = agent()
+        .post(url)
+        .set(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .send_bytes(&multipart(image, fields));
+    match r {
+        Ok(resp) => Ok(read(resp)),
+        Err(ureq::Error::Status(_, resp)) => Ok(read(resp)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub fn decode(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory(bytes).expect("response decodes as an image")
 }
