@@ -104,14 +104,16 @@ pub fn extend_strands(image: &RgbPlanes, alpha: &mut Plane) -> usize {
             .map(|(&l, &s)| if s { v } else { l })
             .collect()
     };
-    let opened = {
-        let l = masked(1e3);
-        min_max(&min_max(&l, rw, rh, k, false), rw, rh, k, true)
-    };
-    let closed = {
-        let l = masked(-1e3);
-        min_max(&min_max(&l, rw, rh, k, true), rw, rh, k, false)
-    };
+    let (opened, closed) = rayon::join(
+        || {
+            let l = masked(1e3);
+            min_max(&min_max(&l, rw, rh, k, false), rw, rh, k, true)
+        },
+        || {
+            let l = masked(-1e3);
+            min_max(&min_max(&l, rw, rh, k, true), rw, rh, k, false)
+        },
+    );
     let bright: Vec<f32> = luma.iter().zip(&opened).map(|(l, o)| l - o).collect();
     let dark: Vec<f32> = closed.iter().zip(&luma).map(|(c, l)| c - l).collect();
     // Within one element of the subject a strand's root is hidden by that masking (the edge
