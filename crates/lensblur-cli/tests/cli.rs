@@ -532,19 +532,12 @@ fn eval_prints_the_quality_table() {
 
 /// IoU of (matte > 0.5) against an Oxford-IIIT pet mask (0 background, 1/2 pet, 255 ignored).
 fn pet_iou(matte: &Path, mask: &Path) -> f64 {
-    let m = image::open(matte).expect("matte").to_luma8();
-    let t = image::open(mask).expect("mask").to_luma8();
-    assert_eq!(m.dimensions(), t.dimensions());
-    let (mut i, mut u) = (0usize, 0usize);
-    for (a, g) in m.pixels().zip(t.pixels()) {
-        if g[0] == 255 {
-            continue;
-        }
-        let (p, g) = (a[0] > 127, g[0] > 0);
-        i += (p && g) as usize;
-        u += (p || g) as usize;
-    }
-    i as f64 / u.max(1) as f64
+    let m = decode_file(matte, &DecodeOptions::default())
+        .expect("matte")
+        .rgb;
+    let (w, h, mask) = lensblur::eval::load_mask(mask).expect("mask");
+    assert_eq!((w, h), (m.width, m.height));
+    lensblur::eval::iou(&m.plane(0), &mask)
 }
 
 #[test]

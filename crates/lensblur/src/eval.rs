@@ -124,6 +124,21 @@ pub fn load_matting_set(dir: &Path) -> Result<Vec<MattingSample>> {
         .collect()
 }
 
+/// Reads one Oxford-IIIT trimap (0 background, 1 cat, 2 dog, 255 boundary band) as a subject
+/// mask for [`iou`]: width, height and per pixel subject / background / ignored.
+pub fn load_mask(path: &Path) -> Result<(usize, usize, Vec<Option<bool>>)> {
+    let (w, h, m) = grey_u8(path)?;
+    let mask = m
+        .iter()
+        .map(|&v| match v {
+            255 => None,
+            0 => Some(false),
+            _ => Some(true),
+        })
+        .collect();
+    Ok((w, h, mask))
+}
+
 /// Loads `images/X.jpg` with `trimaps/X.png` (Oxford-IIIT Pet convention: 0 background, 1 cat,
 /// 2 dog, 255 boundary band).
 pub fn load_mask_set(dir: &Path) -> Result<Vec<MaskSample>> {
@@ -136,16 +151,8 @@ pub fn load_mask_set(dir: &Path) -> Result<Vec<MaskSample>> {
             )?
             .rgb;
             let mp = dir.join("trimaps").join(format!("{name}.png"));
-            let (w, h, m) = grey_u8(&mp)?;
+            let (w, h, mask) = load_mask(&mp)?;
             same_size(&mp, &image, w, h)?;
-            let mask = m
-                .iter()
-                .map(|&v| match v {
-                    255 => None,
-                    0 => Some(false),
-                    _ => Some(true),
-                })
-                .collect();
             Ok(MaskSample { name, image, mask })
         })
         .collect()

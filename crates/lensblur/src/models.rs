@@ -1233,20 +1233,7 @@ fn pip_download(
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", pip.join(" ")))?;
     wait_logged(child, &log_path, PIP_TIMEOUT, "pip download")?;
-    let wheels: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .collect();
-    match wheels.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err("pip download produced no wheel".to_string()),
-        _ => Err(format!(
-            "pip download produced {} wheels, expected one",
-            wheels.len()
-        )),
-    }
+    only_file(dir, "whl", "pip download")
 }
 
 /// Waits for `child` at most `timeout` (then kills it); on failure returns the last non-empty line
@@ -1321,18 +1308,23 @@ fn npm_pack(package: &str, version: &str, dir: &Path) -> std::result::Result<Pat
         .spawn()
         .map_err(|e| format!("cannot run npm: {e}"))?;
     wait_logged(child, &log_path, NPM_TIMEOUT, "npm pack")?;
-    let tarballs: Vec<PathBuf> = fs::read_dir(dir)
+    only_file(dir, "tgz", "npm pack")
+}
+
+/// The one file with extension `ext` that `tool` left in `dir` (its own staging directory).
+fn only_file(dir: &Path, ext: &str, tool: &str) -> std::result::Result<PathBuf, String> {
+    let found: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
-    match tarballs.as_slice() {
+    match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err("npm pack produced no tarball".to_string()),
+        [] => Err(format!("{tool} produced no .{ext} file")),
         _ => Err(format!(
-            "npm pack produced {} tarballs, expected one",
-            tarballs.len()
+            "{tool} produced {} .{ext} files, expected one",
+            found.len()
         )),
     }
 }

@@ -419,23 +419,10 @@ fn whiskers_reaching_into_the_background_stay_in_the_matte() {
 
 /// IoU of (α > 0.5) against an Oxford-IIIT pet mask (0 background, 1/2 pet, 255 ignored).
 fn pet_iou(alpha: &Plane, rel_mask: &str) -> f64 {
-    let mask = image::open(shared().join("data").join(rel_mask))
-        .expect("mask")
-        .to_luma8();
-    assert_eq!(
-        (mask.width() as usize, mask.height() as usize),
-        (alpha.width, alpha.height)
-    );
-    let (mut i, mut u) = (0usize, 0usize);
-    for (&a, m) in alpha.data.iter().zip(mask.pixels()) {
-        if m[0] == 255 {
-            continue;
-        }
-        let (p, g) = (a > 0.5, m[0] > 0);
-        i += (p && g) as usize;
-        u += (p || g) as usize;
-    }
-    i as f64 / u.max(1) as f64
+    let (w, h, mask) =
+        lensblur::eval::load_mask(&shared().join("data").join(rel_mask)).expect("mask");
+    assert_eq!((w, h), (alpha.width, alpha.height));
+    lensblur::eval::iou(alpha, &mask)
 }
 
 /// ISNet (imgly's fp16 build, installed from the npm tarball `scripts/install-test-deps.sh`

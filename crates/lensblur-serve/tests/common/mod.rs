@@ -149,12 +149,17 @@ fn read(resp: ureq::Response) -> Resp {
     }
 }
 
-fn finish(r: Result<ureq::Response, ureq::Error>) -> Resp {
+/// An HTTP answer of any status, or the transport error when there was none.
+fn settle(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
     match r {
-        Ok(resp) => read(resp),
-        Err(ureq::Error::Status(_, resp)) => read(resp),
-        Err(e) => panic!("transport error: {e}"),
+        Ok(resp) => Ok(read(resp)),
+        Err(ureq::Error::Status(_, resp)) => Ok(read(resp)),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+fn finish(r: Result<ureq::Response, ureq::Error>) -> Resp {
+    settle(r).unwrap_or_else(|e| panic!("transport error: {e}"))
 }
 
 pub fn agent() -> ureq::Agent {
@@ -168,11 +173,21 @@ pub fn get(url: &str) -> Resp {
 }
 
 pub fn request(method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
+    try_request(method, url, content_type, body).unwrap_or_else(|e| panic!("transport error: {e}"))
+}
+
+/// Like [`request`], but a transport error (no HTTP answer at all) is returned, not a failure.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Resp, String> {
     let mut req = agent().request(method, url);
     if let Some(ct) = content_type {
         req = req.set("Content-Type", ct);
     }
-    finish(req.send_bytes(body))
+    settle(req.send_bytes(body))
 }
 
 pub const BOUNDARY: &str = "lensblur-test-boundary-7MA4YWxkTrZu0gW";
@@ -217,18 +232,12 @@ pub fn try_post_form(
     image: Option<&[u8]>,
     fields: &[(&str, &str)],
 ) -> Result<Resp, String> {
-    let r = agent()
-        .post(url)
-        .set(
-            "Content-Type",
-            &format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .send_bytes(&multipart(image, fields));
-    match r {
-        Ok(resp) => Ok(read(resp)),
-        Err(ureq::Error::Status(_, resp)) => Ok(read(resp)),
-        Err(e) => Err(e.to_string()),
-    }
+    try_request(
+        "POST",
+        url,
+        Some(&format!("multipart/form-data; boundary={BOUNDARY}")),
+        &multipart(image, fields),
+    )
 }
 
 pub fn decode(bytes: &[u8]) -> image::DynamicImage {
