@@ -103,7 +103,13 @@ impl Matter {
         if opts.all_subjects {
             let det = models::find(models::DETECTOR_MODEL)?;
             if store.is_installed(det) {
-                matter = matter.with_detector(Detector::load(&store.path(det))?);
+                // On the runtime the matte model got (`Auto` is resolved by now).
+                let runtime = matter.runtime().unwrap_or(Runtime::Rten);
+                matter = matter.with_detector(Detector::load_on(
+                    &store.path(det),
+                    runtime,
+                    opts.threads,
+                )?);
             } else {
                 tracing::warn!(
                     "{} is not installed: only the most salient subject is kept sharp \

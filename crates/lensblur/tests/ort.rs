@@ -161,3 +161,37 @@ fn a_broken_model_file_is_a_typed_error() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn detector_finds_the_same_boxes_as_on_rten() {
+    if !ort_available("detector_finds_the_same_boxes_as_on_rten") {
+        return;
+    }
+    use lensblur::matte::detect::Detector;
+    let path = shared().join("models/yolox_nano.onnx");
+    let on_ort = Detector::load_on(&path, Runtime::Ort, 1).expect("ort loads the detector");
+    assert_eq!(on_ort.runtime(), Runtime::Ort);
+    let on_rten = Detector::load_on(&path, Runtime::Rten, 1).expect("rten loads the detector");
+    assert_eq!(on_rten.runtime(), Runtime::Rten);
+    let mut found = 0;
+    for rel in [
+        "portraits/p_71bcce3a.jpg",
+        "animals/sample1.jpg",
+        "photos/astronaut.png",
+    ] {
+        let p = photo(rel);
+        let a = on_ort.detect(&p.rgb).expect("ort detects");
+        let b = on_rten.detect(&p.rgb).expect("rten detects");
+        assert_eq!(a.len(), b.len(), "{rel}: {a:?} vs {b:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.class, y.class, "{rel}");
+            assert!((x.score - y.score).abs() < 1e-3, "{rel}: {x:?} vs {y:?}");
+            for (u, v) in x.bbox.iter().zip(&y.bbox) {
+                assert!((u - v).abs() < 0.5, "{rel}: {x:?} vs {y:?}");
+            }
+        }
+        found += usize::from(!a.is_empty());
+    }
+    // The man, the cat and the astronaut are there to be found: an empty answer must not pass.
+    assert!(found >= 2, "only {found} detections");
+}

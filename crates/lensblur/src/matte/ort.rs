@@ -73,33 +73,32 @@ fn load() -> std::result::Result<Loaded, String> {
     Ok(Loaded { path, env })
 }
 
-/// ONNX Runtime backend: one session, run under a lock (`Session::run` needs `&mut`).
-pub struct OrtBackend {
+/// One ONNX Runtime session with a single float input and output, run under a lock
+/// (`Session::run` needs `&mut`). The matte backend and the subject detector both use it.
+pub struct OrtNet {
     name: String,
-    spec: InputSpec,
     session: Mutex<Session>,
-    /// The input and output the spec names (the first of each when it names none).
     input: String,
     output: String,
 }
 
-impl std::fmt::Debug for OrtBackend {
+impl std::fmt::Debug for OrtNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrtBackend")
+        f.debug_struct("OrtNet")
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
 
-impl OrtBackend {
-    /// Loads `path` (opening the library first, see [`library`]). `threads` = 0 lets ONNX Runtime
-    /// use every core for one operator; operators run one after another (inter-op 1). The memory
-    /// pattern is off: it pre-plans one arena per input shape, which cut ISNet's peak from 1.66 to
-    /// 1.06 GB when disabled, at the same speed. Intra-op spinning is off: idle pool threads
-    /// busy-wait for the next operator by default, taking the cores the image stages (rayon) run on
-    /// beside the model in batch mode — off, a 20-photo batch took 15 % less CPU and 6 % less wall
-    /// time.
-    pub fn load(path: &Path, spec: InputSpec, threads: usize) -> Result<Self> {
+impl OrtNet {
+    /// Loads `path` (opening the library first, see [`library`]); `input` / `output` name the
+    /// tensors (empty: the first of each). `threads` = 0 lets ONNX Runtime use every core for one
+    /// operator; operators run one after another (inter-op 1). The memory pattern is off: it
+    /// pre-plans one arena per input shape, which cut ISNet's peak from 1.66 to 1.06 GB when
+    /// disabled, at the same speed. Intra-op spinning is off: idle pool threads busy-wait for the
+    /// next operator by default, taking the cores the image stages (rayon) run on beside the model
+    /// in batch mode — off, a 20-photo batch took 15 % less CPU and 6 % less wall time.
+    pub fn load(path: &Path, input: &str, output: &str, threads: usize) -> Result<Self> {
         let loaded = loaded()?;
         let name = path.display().to_string();
         let model_err = |detail: String| Error::Model {
@@ -131,44 +130,34 @@ impl OrtBackend {
         };
         let input = pick(
             session.inputs().iter().map(|i| i.name()).collect(),
-            spec.input_name,
+            input,
             "input",
         )?;
         let output = pick(
             session.outputs().iter().map(|o| o.name()).collect(),
-            spec.output_name,
+            output,
             "output",
         )?;
-        Ok(OrtBackend {
+        Ok(OrtNet {
             name,
-            spec,
             session: Mutex::new(session),
             input,
             output,
         })
     }
-}
 
-impl MatteBackend for OrtBackend {
-    fn name(&self) -> &str {
+    /// The model file, for messages.
+    pub fn name(&self) -> &str {
         &self.name
     }
 
-    fn input_spec(&self) -> &InputSpec {
-        &self.spec
-    }
-
-    fn runtime(&self) -> Option<Runtime> {
-        Some(Runtime::Ort)
-    }
-
-    fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>> {
-        let s = self.spec.size;
+    /// Runs the model on one `shape` tensor; returns the output's shape and values.
+    pub fn run(&self, input: &[f32], shape: [usize; 4]) -> Result<(Vec<usize>, Vec<f32>)> {
         let err = |detail: String| Error::Model {
             model: self.name.clone(),
             detail,
         };
-        let tensor = TensorRef::from_array_view(([1usize, 3, s, s], input.as_slice()))
+        let tensor = TensorRef::from_array_view((shape, input))
             .map_err(|e| err(format!("input tensor: {e}")))?;
         // A poisoned lock only means another thread panicked mid-run; the session holds no state
         // between runs, so it is still usable.
@@ -182,12 +171,48 @@ impl MatteBackend for OrtBackend {
         let (shape, data) = first
             .try_extract_tensor::<f32>()
             .map_err(|e| err(format!("unexpected output type: {e}")))?;
+        let dims = shape.iter().map(|&d| d.max(0) as usize).collect();
+        Ok((dims, data.to_vec()))
+    }
+}
+
+/// ONNX Runtime matte backend: an [`OrtNet`] fed as its [`InputSpec`] says.
+#[derive(Debug)]
+pub struct OrtBackend {
+    net: OrtNet,
+    spec: InputSpec,
+}
+
+impl OrtBackend {
+    /// Loads `path` (see [`OrtNet::load`]).
+    pub fn load(path: &Path, spec: InputSpec, threads: usize) -> Result<Self> {
+        let net = OrtNet::load(path, spec.input_name, spec.output_name, threads)?;
+        Ok(OrtBackend { net, spec })
+    }
+}
+
+impl MatteBackend for OrtBackend {
+    fn name(&self) -> &str {
+        self.net.name()
+    }
+
+    fn input_spec(&self) -> &InputSpec {
+        &self.spec
+    }
+
+    fn runtime(&self) -> Option<Runtime> {
+        Some(Runtime::Ort)
+    }
+
+    fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>> {
+        let s = self.spec.size;
+        let (shape, data) = self.net.run(&input, [1, 3, s, s])?;
         if data.len() != s * s {
-            return Err(err(format!(
-                "output shape {:?}, expected {s}×{s} values",
-                &**shape
-            )));
+            return Err(Error::Model {
+                model: self.net.name().to_string(),
+                detail: format!("output shape {shape:?}, expected {s}×{s} values"),
+            });
         }
-        Ok(data.to_vec())
+        Ok(data)
     }
 }

@@ -46,38 +46,44 @@ fn min_max(src: &[f32], w: usize, h: usize, k: usize, max: bool) -> Vec<f32> {
     }
     let r = k / 2;
     // Padding with the identity makes the clamped window an ordinary one.
-    let id = if max { f32::NEG_INFINITY } else { f32::INFINITY };
+    let id = if max {
+        f32::NEG_INFINITY
+    } else {
+        f32::INFINITY
+    };
     let pick = move |a: f32, b: f32| if max { a.max(b) } else { a.min(b) };
     // Horizontal: one row at a time.
     let mut tmp = vec![0.0f32; w * h];
-    tmp.par_chunks_mut(w)
-        .zip(src.par_chunks(w))
-        .for_each_init(
-            || (vec![0.0f32; w + 2 * r], vec![0.0f32; w + 2 * r]),
-            |(fwd, bwd), (out, row)| {
-                let at = |p: usize| {
-                    if p < r || p >= r + w {
-                        id
-                    } else {
-                        row[p - r]
-                    }
+    tmp.par_chunks_mut(w).zip(src.par_chunks(w)).for_each_init(
+        || (vec![0.0f32; w + 2 * r], vec![0.0f32; w + 2 * r]),
+        |(fwd, bwd), (out, row)| {
+            let at = |p: usize| {
+                if p < r || p >= r + w {
+                    id
+                } else {
+                    row[p - r]
+                }
+            };
+            let m = w + 2 * r;
+            for p in 0..m {
+                fwd[p] = if p % k == 0 {
+                    at(p)
+                } else {
+                    pick(fwd[p - 1], at(p))
                 };
-                let m = w + 2 * r;
-                for p in 0..m {
-                    fwd[p] = if p % k == 0 { at(p) } else { pick(fwd[p - 1], at(p)) };
-                }
-                for p in (0..m).rev() {
-                    bwd[p] = if p % k == k - 1 || p == m - 1 {
-                        at(p)
-                    } else {
-                        pick(bwd[p + 1], at(p))
-                    };
-                }
-                for (x, o) in out.iter_mut().enumerate() {
-                    *o = pick(bwd[x], fwd[x + 2 * r]);
-                }
-            },
-        );
+            }
+            for p in (0..m).rev() {
+                bwd[p] = if p % k == k - 1 || p == m - 1 {
+                    at(p)
+                } else {
+                    pick(bwd[p + 1], at(p))
+                };
+            }
+            for (x, o) in out.iter_mut().enumerate() {
+                *o = pick(bwd[x], fwd[x + 2 * r]);
+            }
+        },
+    );
     // Vertical: the same on whole rows at once (element-wise), so the inner loops run along
     // memory.
     let m = h + 2 * r;
@@ -297,7 +303,11 @@ mod tests {
         let mut out = vec![0.0; w * h];
         for y in 0..h {
             for x in 0..w {
-                let mut v = if max { f32::NEG_INFINITY } else { f32::INFINITY };
+                let mut v = if max {
+                    f32::NEG_INFINITY
+                } else {
+                    f32::INFINITY
+                };
                 for yy in y.saturating_sub(r)..=(y + r).min(h - 1) {
                     for xx in x.saturating_sub(r)..=(x + r).min(w - 1) {
                         let s = src[yy * w + xx];
