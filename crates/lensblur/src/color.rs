@@ -82,12 +82,14 @@ pub fn linear_to_srgb(v: f32) -> f32 {
 
 /// Converts sRGB-encoded planes to linear light (parallel).
 pub fn planes_to_linear(img: &RgbPlanes) -> RgbPlanes {
-    map_planes(img, srgb_to_linear)
+    let t = &tables().to_lin[..];
+    map_planes(img, |v| lerp_table(t, v))
 }
 
 /// Converts linear-light planes to sRGB encoding (parallel), clamping to [0, 1].
 pub fn planes_to_srgb(img: &RgbPlanes) -> RgbPlanes {
-    map_planes(img, linear_to_srgb)
+    let t = &tables().to_srgb[..];
+    map_planes(img, |v| lerp_table(t, v.max(0.0).sqrt()))
 }
 
 /// Converts linear-light planes to sRGB in place (parallel), clamping to [0, 1].
@@ -102,8 +104,10 @@ pub fn planes_to_srgb_in_place(img: &mut RgbPlanes) {
     }
 }
 
-fn map_planes(img: &RgbPlanes, f: fn(f32) -> f32) -> RgbPlanes {
-    let _ = tables();
+/// `f` per sample; generic so it inlines into the loop (through a function pointer, with the
+/// table looked up per call, a 12 MP conversion took 165 ms on one core instead of 144).
+fn map_planes(img: &RgbPlanes, f: impl Fn(f32) -> f32 + Sync) -> RgbPlanes {
+    let f = &f;
     let c = [0, 1, 2].map(|ch| {
         let mut out = vec![0.0f32; img.len()];
         out.par_chunks_mut(16 * 1024)

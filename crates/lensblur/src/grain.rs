@@ -108,17 +108,33 @@ impl NoiseModel {
     }
 }
 
+/// Blocks measured per plane at most: the low quantile of a few thousand blocks spread evenly
+/// over the frame is as stable as that of all of them (tested on real photos), and a 12 MP photo
+/// has 47 000.
+const MAX_BLOCKS: usize = 2500;
+
 /// Immerkær noise std of one plane, robust to texture (see the module docs). `None` when no block
-/// is usable (tiny or fully clipped images).
+/// is usable (tiny or fully clipped images). Measures every `stride`-th block in each direction,
+/// `stride` chosen so at most [`MAX_BLOCKS`] are measured.
 fn plane_sigma(p: &[f32], w: usize, h: usize) -> Option<f32> {
     if w < BLOCK + 2 || h < BLOCK + 2 {
         return None;
     }
     let (bw, bh) = ((w - 2) / BLOCK, (h - 2) / BLOCK);
-    let mut est: Vec<f32> = (0..bw * bh)
+    let stride = ((bw * bh) as f64 / MAX_BLOCKS as f64).sqrt().ceil().max(1.0) as usize;
+    plane_sigma_strided(p, w, h, stride)
+}
+
+fn plane_sigma_strided(p: &[f32], w: usize, h: usize, stride: usize) -> Option<f32> {
+    if w < BLOCK + 2 || h < BLOCK + 2 {
+        return None;
+    }
+    let (bw, bh) = ((w - 2) / BLOCK, (h - 2) / BLOCK);
+    let (sw, sh) = (bw.div_ceil(stride), bh.div_ceil(stride));
+    let mut est: Vec<f32> = (0..sw * sh)
         .into_par_iter()
         .filter_map(|b| {
-            let (bx, by) = (b % bw, b / bw);
+            let (bx, by) = ((b % sw) * stride, (b / sw) * stride);
             let (x0, y0) = (1 + bx * BLOCK, 1 + by * BLOCK);
             let (mut acc, mut mean, mut clipped) = (0.0f32, 0.0f32, 0usize);
             for y in y0..y0 + BLOCK {
@@ -258,6 +274,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Measuring a lattice of blocks instead of all of them must not move the estimate: real
+    /// photos (portraits, wide scenes, the noisy deep-field shot) from the shared data, each plane.
+    /// Measured: within 3 %; every 12th block would be off by up to 22 %.
+    #[test]
+    fn sampled_blocks_estimate_like_all_blocks() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+        let mut checked = 0;
+        for rel in [
+            "portraits/p_0865636e.jpg",
+            "portraits/p_22fc0130.jpg",
+            "scenes/1.jpg",
+            "scenes/5.jpg",
+            "photos/hubble_deep_field.jpg",
+            "animals/sample1.jpg",
+        ] {
+            let path = data.join(rel);
+            if !path.is_file() {
+                continue;
+            }
+            let photo = crate::io::decode_file(&path, &Default::default()).expect("decodes");
+            let (w, h) = (photo.rgb.width, photo.rgb.height);
+            let blocks = ((w - 2) / BLOCK) * ((h - 2) / BLOCK);
+            assert!(blocks > MAX_BLOCKS, "{rel} is too small to test sampling");
+            for c in 0..3 {
+                let all = plane_sigma_strided(&photo.rgb.c[c], w, h, 1).expect("all blocks");
+                let some = plane_sigma(&photo.rgb.c[c], w, h).expect("sampled blocks");
+                let (a, b) = (all * 255.0, some * 255.0);
+                assert!(
+                    (a - b).abs() <= 0.05 * a + 0.01,
+                    "{rel} channel {c}: {a:.3} levels from all blocks, {b:.3} sampled"
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 4, "only {checked} photos found in {}", data.display());
+    }
 
     fn noisy(w: usize, h: usize, model: &NoiseModel, seed: u64) -> RgbPlanes {
         // A smooth gradient plus noise.
