@@ -231,10 +231,17 @@ fn matting_from_coarse(
             .map(|(ah, conf)| (&ah[..], &conf[..], DATA_WEIGHT_REFINE)),
         prior: CFM_PRIOR,
         eps: CFM_EPS,
-        max_iter: 150,
+        max_iter: REFINE_CG_ITER,
         tol: 1e-4,
     })
 }
+
+/// Conjugate-gradient iterations of the band solve (the tolerance is rarely reached; every
+/// iteration costs the same). The warm start from the coarse matte leaves little to do: on the
+/// matting crops 150, 120 and 100 iterations all score SAD 3.70–3.71, gradient 4.96–4.97; 80 give
+/// 3.77 / 5.06, 50 give 4.02 / 5.46 (`lensblur eval`). Pets IoU: 0.9193 at 150, 0.9191 at 120,
+/// 0.9190 at 100 — 120 keeps the end-to-end bound of the tests.
+const REFINE_CG_ITER: usize = 120;
 
 /// Weight of the colour-sampling data term relative to the Laplacian.
 const DATA_WEIGHT: f32 = 0.03;
