@@ -121,7 +121,10 @@ fn plane_sigma(p: &[f32], w: usize, h: usize) -> Option<f32> {
         return None;
     }
     let (bw, bh) = ((w - 2) / BLOCK, (h - 2) / BLOCK);
-    let stride = ((bw * bh) as f64 / MAX_BLOCKS as f64).sqrt().ceil().max(1.0) as usize;
+    let stride = ((bw * bh) as f64 / MAX_BLOCKS as f64)
+        .sqrt()
+        .ceil()
+        .max(1.0) as usize;
     plane_sigma_strided(p, w, h, stride)
 }
 
@@ -309,7 +312,11 @@ mod tests {
             }
             checked += 1;
         }
-        assert!(checked >= 4, "only {checked} photos found in {}", data.display());
+        assert!(
+            checked >= 4,
+            "only {checked} photos found in {}",
+            data.display()
+        );
     }
 
     fn noisy(w: usize, h: usize, model: &NoiseModel, seed: u64) -> RgbPlanes {
