@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::buffer::{Plane, RgbPlanes};
 use crate::error::{Error, Result};
-use crate::matte::{coarse_matte, MatteBackend, Runtime};
+use crate::matte::{coarse_matte, MatteBackend, Net, Runtime};
 use crate::resample::resize_rgb;
 
 /// YOLOX-nano input side.
@@ -65,86 +65,30 @@ impl Detection {
     }
 }
 
-/// The runtime a [`Detector`] runs on.
-enum Net {
-    Rten {
-        model: Box<rten::Model>,
-        input: rten::NodeId,
-        output: rten::NodeId,
-    },
-    #[cfg(feature = "ort")]
-    Ort(super::ort::OrtNet),
-}
-
 /// YOLOX-nano on `rten` or ONNX Runtime (whichever runs the matte model: ~14 ms a photo on one
 /// core with ONNX Runtime, about four times that with `rten`).
+#[derive(Debug)]
 pub struct Detector {
-    name: String,
     net: Net,
-}
-
-impl std::fmt::Debug for Detector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Detector {
     /// Loads the YOLOX-nano `.onnx` file (input `images`, output 1×3549×85) on `rten`.
     pub fn load(path: &Path) -> Result<Self> {
-        let name = path.display().to_string();
-        let err = |detail: String| Error::Model {
-            model: name.clone(),
-            detail,
-        };
-        let model = rten::Model::load_file(path).map_err(|e| err(format!("cannot load: {e}")))?;
-        let input = model
-            .find_node("images")
-            .ok_or_else(|| err("no input named \"images\"".into()))?;
-        let output = *model
-            .output_ids()
-            .first()
-            .ok_or_else(|| err("model has no outputs".into()))?;
-        Ok(Detector {
-            name,
-            net: Net::Rten {
-                model: Box::new(model),
-                input,
-                output,
-            },
-        })
+        Self::load_on(path, Runtime::Rten, 0)
     }
 
-    /// Loads the file on `runtime`: [`Runtime::Ort`] needs the `ort` feature and its library
-    /// (the errors of [`crate::matte::load_backend`]); `Auto` and `Rten` load on `rten`, so pass
-    /// the runtime the matte model actually got. `threads` as for the matte model.
+    /// Loads the file on `runtime` (see [`Net::load`]: pass the runtime the matte model actually
+    /// got); `threads` as for the matte model.
     pub fn load_on(path: &Path, runtime: Runtime, threads: usize) -> Result<Self> {
-        match runtime {
-            #[cfg(feature = "ort")]
-            Runtime::Ort => Ok(Detector {
-                name: path.display().to_string(),
-                net: Net::Ort(super::ort::OrtNet::load(path, "images", "", threads)?),
-            }),
-            #[cfg(not(feature = "ort"))]
-            Runtime::Ort => {
-                let _ = threads;
-                Err(Error::RuntimeNotBuilt {
-                    runtime: Runtime::Ort.as_str(),
-                })
-            }
-            Runtime::Auto | Runtime::Rten => Self::load(path),
-        }
+        Ok(Detector {
+            net: Net::load(path, runtime, "images", "", threads)?,
+        })
     }
 
     /// The runtime it runs on.
     pub fn runtime(&self) -> Runtime {
-        match self.net {
-            Net::Rten { .. } => Runtime::Rten,
-            #[cfg(feature = "ort")]
-            Net::Ort(_) => Runtime::Ort,
-        }
+        self.net.runtime()
     }
 
     /// People and animals in `image` (sRGB in [0, 1]), strongest first.
@@ -166,38 +110,11 @@ impl Detector {
                 }
             }
         }
-        let (shape, raw) = self.run(input)?;
+        let (shape, raw) = self.net.run(input, [1, 3, SIZE, SIZE])?;
         decode(&raw, r, w as f32, h as f32).ok_or_else(|| Error::Model {
-            model: self.name.clone(),
+            model: self.net.name().to_string(),
             detail: format!("output shape {shape:?}, expected 1×3549×85"),
         })
-    }
-
-    /// The raw network output (shape, values) for one 416² input.
-    fn run(&self, input: Vec<f32>) -> Result<(Vec<usize>, Vec<f32>)> {
-        match &self.net {
-            Net::Rten {
-                model,
-                input: id_in,
-                output: id_out,
-            } => {
-                use rten_tensor::prelude::*;
-                let tensor = rten_tensor::Tensor::from_data(&[1, 3, SIZE, SIZE], input);
-                let [out] = model
-                    .run_n(vec![(*id_in, tensor.view().into())], [*id_out], None)
-                    .map_err(|e| Error::Model {
-                        model: self.name.clone(),
-                        detail: format!("inference failed: {e}"),
-                    })?;
-                let out: rten_tensor::Tensor<f32> = out.try_into().map_err(|e| Error::Model {
-                    model: self.name.clone(),
-                    detail: format!("unexpected output type: {e:?}"),
-                })?;
-                Ok((out.shape().to_vec(), out.to_vec()))
-            }
-            #[cfg(feature = "ort")]
-            Net::Ort(net) => net.run(&input, [1, 3, SIZE, SIZE]),
-        }
     }
 }
 

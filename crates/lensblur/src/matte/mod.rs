@@ -127,22 +127,160 @@ pub fn load_backend(
     }
 }
 
-/// `rten` (pure Rust) backend: loads the `.onnx` file directly.
-pub struct RtenBackend {
+/// One `rten` model with a single float input and output: the pure-Rust twin of `ort::OrtNet`,
+/// used by the matte backend and the subject detector alike.
+pub struct RtenNet {
     name: String,
-    spec: InputSpec,
-    model: rten::Model,
+    model: Box<rten::Model>,
     input: rten::NodeId,
     output: rten::NodeId,
     pool: Option<Arc<rten::ThreadPool>>,
 }
 
-impl std::fmt::Debug for RtenBackend {
+impl std::fmt::Debug for RtenNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RtenBackend")
+        f.debug_struct("RtenNet")
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+impl RtenNet {
+    /// Loads `path`; `input` / `output` name the tensors (empty: the first of each). `threads` = 0
+    /// uses rten's global pool (all cores).
+    pub fn load(path: &Path, input: &str, output: &str, threads: usize) -> Result<Self> {
+        let name = path.display().to_string();
+        let err = |detail: String| Error::Model {
+            model: name.clone(),
+            detail,
+        };
+        let model = rten::Model::load_file(path).map_err(|e| err(format!("cannot load: {e}")))?;
+        let pick = |ids: &[rten::NodeId], want: &str, what: &str| {
+            if want.is_empty() {
+                ids.first().copied()
+            } else {
+                model.find_node(want)
+            }
+            .ok_or_else(|| err(format!("no {what} named {want:?}")))
+        };
+        let input = pick(model.input_ids(), input, "input")?;
+        let output = pick(model.output_ids(), output, "output")?;
+        let pool = (threads > 0).then(|| Arc::new(rten::ThreadPool::with_num_threads(threads)));
+        Ok(RtenNet {
+            name,
+            model: Box::new(model),
+            input,
+            output,
+            pool,
+        })
+    }
+
+    /// The model file, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the model on one `shape` tensor; returns the output's shape and values.
+    pub fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<usize>, Vec<f32>)> {
+        use rten_tensor::prelude::*;
+        let err = |detail: String| Error::Model {
+            model: self.name.clone(),
+            detail,
+        };
+        let tensor = rten_tensor::Tensor::from_data(&shape, input);
+        let opts = rten::RunOptions::default().with_thread_pool(self.pool.clone());
+        let [out] = self
+            .model
+            .run_n(
+                vec![(self.input, tensor.view().into())],
+                [self.output],
+                Some(opts),
+            )
+            .map_err(|e| err(format!("inference failed: {e}")))?;
+        let out: rten_tensor::Tensor<f32> = out
+            .try_into()
+            .map_err(|e| err(format!("unexpected output type: {e:?}")))?;
+        Ok((out.shape().to_vec(), out.to_vec()))
+    }
+}
+
+/// A network on either runtime, for code that needs no [`InputSpec`] (the subject detector).
+#[derive(Debug)]
+pub enum Net {
+    /// Pure Rust.
+    Rten(RtenNet),
+    /// ONNX Runtime.
+    #[cfg(feature = "ort")]
+    Ort(ort::OrtNet),
+}
+
+impl Net {
+    /// Loads `path` on `runtime`, which must be resolved: `Auto` loads on `rten` (pass the runtime
+    /// another model actually got). `Ort` without the feature is [`Error::RuntimeNotBuilt`].
+    pub fn load(
+        path: &Path,
+        runtime: Runtime,
+        input: &str,
+        output: &str,
+        threads: usize,
+    ) -> Result<Self> {
+        match runtime {
+            #[cfg(feature = "ort")]
+            Runtime::Ort => Ok(Net::Ort(ort::OrtNet::load(path, input, output, threads)?)),
+            #[cfg(not(feature = "ort"))]
+            Runtime::Ort => Err(Error::RuntimeNotBuilt {
+                runtime: Runtime::Ort.as_str(),
+            }),
+            Runtime::Auto | Runtime::Rten => {
+                Ok(Net::Rten(RtenNet::load(path, input, output, threads)?))
+            }
+        }
+    }
+
+    /// The model file, for messages.
+    pub fn name(&self) -> &str {
+        match self {
+            Net::Rten(n) => n.name(),
+            #[cfg(feature = "ort")]
+            Net::Ort(n) => n.name(),
+        }
+    }
+
+    /// The runtime it runs on.
+    pub fn runtime(&self) -> Runtime {
+        match self {
+            Net::Rten(_) => Runtime::Rten,
+            #[cfg(feature = "ort")]
+            Net::Ort(_) => Runtime::Ort,
+        }
+    }
+
+    /// Runs the model on one `shape` tensor; returns the output's shape and values.
+    pub fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<usize>, Vec<f32>)> {
+        match self {
+            Net::Rten(n) => n.run(input, shape),
+            #[cfg(feature = "ort")]
+            Net::Ort(n) => n.run(input, shape),
+        }
+    }
+}
+
+/// The S×S map of a matte model's output, or a typed error naming the shape it had.
+fn square_map(name: &str, s: usize, (shape, data): (Vec<usize>, Vec<f32>)) -> Result<Vec<f32>> {
+    if data.len() != s * s {
+        return Err(Error::Model {
+            model: name.to_string(),
+            detail: format!("output shape {shape:?}, expected {s}×{s} values"),
+        });
+    }
+    Ok(data)
+}
+
+/// `rten` (pure Rust) backend: an [`RtenNet`] fed as its [`InputSpec`] says.
+#[derive(Debug)]
+pub struct RtenBackend {
+    net: RtenNet,
+    spec: InputSpec,
 }
 
 impl RtenBackend {
@@ -163,44 +301,14 @@ impl RtenBackend {
 
     /// Loads `path`; `threads` = 0 uses rten's global pool (all cores).
     pub fn load(path: &Path, spec: InputSpec, threads: usize) -> Result<Self> {
-        let name = path.display().to_string();
-        let model = rten::Model::load_file(path).map_err(|e| Error::Model {
-            model: name.clone(),
-            detail: format!("cannot load: {e}"),
-        })?;
-        let input = if spec.input_name.is_empty() {
-            model.input_ids().first().copied()
-        } else {
-            model.find_node(spec.input_name)
-        }
-        .ok_or_else(|| Error::Model {
-            model: name.clone(),
-            detail: format!("no input named {:?}", spec.input_name),
-        })?;
-        let output = if spec.output_name.is_empty() {
-            model.output_ids().first().copied()
-        } else {
-            model.find_node(spec.output_name)
-        }
-        .ok_or_else(|| Error::Model {
-            model: name.clone(),
-            detail: format!("no output named {:?}", spec.output_name),
-        })?;
-        let pool = (threads > 0).then(|| Arc::new(rten::ThreadPool::with_num_threads(threads)));
-        Ok(RtenBackend {
-            name,
-            spec,
-            model,
-            input,
-            output,
-            pool,
-        })
+        let net = RtenNet::load(path, spec.input_name, spec.output_name, threads)?;
+        Ok(RtenBackend { net, spec })
     }
 }
 
 impl MatteBackend for RtenBackend {
     fn name(&self) -> &str {
-        &self.name
+        self.net.name()
     }
 
     fn runtime(&self) -> Option<Runtime> {
@@ -212,32 +320,8 @@ impl MatteBackend for RtenBackend {
     }
 
     fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>> {
-        use rten_tensor::prelude::*;
         let s = self.spec.size;
-        let tensor = rten_tensor::Tensor::from_data(&[1, 3, s, s], input);
-        let opts = rten::RunOptions::default().with_thread_pool(self.pool.clone());
-        let [out] = self
-            .model
-            .run_n(
-                vec![(self.input, tensor.view().into())],
-                [self.output],
-                Some(opts),
-            )
-            .map_err(|e| Error::Model {
-                model: self.name.clone(),
-                detail: format!("inference failed: {e}"),
-            })?;
-        let out: rten_tensor::Tensor<f32> = out.try_into().map_err(|e| Error::Model {
-            model: self.name.clone(),
-            detail: format!("unexpected output type: {e:?}"),
-        })?;
-        if out.len() != s * s {
-            return Err(Error::Model {
-                model: self.name.clone(),
-                detail: format!("output shape {:?}, expected {s}×{s} values", out.shape()),
-            });
-        }
-        Ok(out.to_vec())
+        square_map(self.net.name(), s, self.net.run(input, [1, 3, s, s])?)
     }
 }
 

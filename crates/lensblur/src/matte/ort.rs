@@ -152,12 +152,12 @@ impl OrtNet {
     }
 
     /// Runs the model on one `shape` tensor; returns the output's shape and values.
-    pub fn run(&self, input: &[f32], shape: [usize; 4]) -> Result<(Vec<usize>, Vec<f32>)> {
+    pub fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<usize>, Vec<f32>)> {
         let err = |detail: String| Error::Model {
             model: self.name.clone(),
             detail,
         };
-        let tensor = TensorRef::from_array_view((shape, input))
+        let tensor = TensorRef::from_array_view((shape, input.as_slice()))
             .map_err(|e| err(format!("input tensor: {e}")))?;
         // A poisoned lock only means another thread panicked mid-run; the session holds no state
         // between runs, so it is still usable.
@@ -206,13 +206,6 @@ impl MatteBackend for OrtBackend {
 
     fn infer(&self, input: Vec<f32>) -> Result<Vec<f32>> {
         let s = self.spec.size;
-        let (shape, data) = self.net.run(&input, [1, 3, s, s])?;
-        if data.len() != s * s {
-            return Err(Error::Model {
-                model: self.net.name().to_string(),
-                detail: format!("output shape {shape:?}, expected {s}×{s} values"),
-            });
-        }
-        Ok(data)
+        super::square_map(self.net.name(), s, self.net.run(input, [1, 3, s, s])?)
     }
 }
