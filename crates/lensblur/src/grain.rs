@@ -115,36 +115,45 @@ const MAX_BLOCKS: usize = 2500;
 
 /// Immerkær noise std of one plane, robust to texture (see the module docs). `None` when no block
 /// is usable (tiny or fully clipped images). Measures every `stride`-th block in each direction,
-/// `stride` chosen so at most [`MAX_BLOCKS`] are measured.
-fn plane_sigma(p: &[f32], w: usize, h: usize) -> Option<f32> {
-    if w < BLOCK + 2 || h < BLOCK + 2 {
-        return None;
-    }
-    let (bw, bh) = ((w - 2) / BLOCK, (h - 2) / BLOCK);
-    let stride = ((bw * bh) as f64 / MAX_BLOCKS as f64)
-        .sqrt()
-        .ceil()
-        .max(1.0) as usize;
-    plane_sigma_strided(p, w, h, stride)
+/// `stride` chosen so at most [`MAX_BLOCKS`] are measured. `px(i)` is the plane's value at index
+/// `y·w + x`: only the measured blocks are read, so a derived plane (luminance) need not exist.
+fn plane_sigma(w: usize, h: usize, px: impl Fn(usize) -> f32 + Sync) -> Option<f32> {
+    let blocks = (w.saturating_sub(2) / BLOCK) * (h.saturating_sub(2) / BLOCK);
+    let stride = (blocks as f64 / MAX_BLOCKS as f64).sqrt().ceil().max(1.0) as usize;
+    plane_sigma_strided(w, h, stride, px)
 }
 
-fn plane_sigma_strided(p: &[f32], w: usize, h: usize, stride: usize) -> Option<f32> {
+fn plane_sigma_strided(
+    w: usize,
+    h: usize,
+    stride: usize,
+    px: impl Fn(usize) -> f32 + Sync,
+) -> Option<f32> {
     if w < BLOCK + 2 || h < BLOCK + 2 {
         return None;
     }
+    const T: usize = BLOCK + 2;
     let (bw, bh) = ((w - 2) / BLOCK, (h - 2) / BLOCK);
     let (sw, sh) = (bw.div_ceil(stride), bh.div_ceil(stride));
     let mut est: Vec<f32> = (0..sw * sh)
         .into_par_iter()
         .filter_map(|b| {
             let (bx, by) = ((b % sw) * stride, (b / sw) * stride);
-            let (x0, y0) = (1 + bx * BLOCK, 1 + by * BLOCK);
+            // The block with its one-pixel border, top-left at (bx·BLOCK, by·BLOCK).
+            let (x0, y0) = (bx * BLOCK, by * BLOCK);
+            let mut t = [0.0f32; T * T];
+            for (ty, row) in t.chunks_exact_mut(T).enumerate() {
+                let base = (y0 + ty) * w + x0;
+                for (tx, v) in row.iter_mut().enumerate() {
+                    *v = px(base + tx);
+                }
+            }
             let (mut acc, mut mean, mut clipped) = (0.0f32, 0.0f32, 0usize);
-            for y in y0..y0 + BLOCK {
-                let r0 = &p[(y - 1) * w..];
-                let r1 = &p[y * w..];
-                let r2 = &p[(y + 1) * w..];
-                for x in x0..x0 + BLOCK {
+            for y in 1..=BLOCK {
+                let r0 = &t[(y - 1) * T..];
+                let r1 = &t[y * T..];
+                let r2 = &t[(y + 1) * T..];
+                for x in 1..=BLOCK {
                     let v = r1[x];
                     let n = (r0[x - 1] + r0[x + 1] + r2[x - 1] + r2[x + 1])
                         - 2.0 * (r0[x] + r2[x] + r1[x - 1] + r1[x + 1])
@@ -176,14 +185,10 @@ fn plane_sigma_strided(p: &[f32], w: usize, h: usize, stride: usize) -> Option<f
 /// Estimates the noise of an sRGB-encoded photo (values in [0, 1]).
 pub fn estimate_noise(srgb: &RgbPlanes) -> NoiseModel {
     let (w, h) = (srgb.width, srgb.height);
-    let y: Vec<f32> = srgb.c[0]
-        .par_iter()
-        .zip(&srgb.c[1])
-        .zip(&srgb.c[2])
-        .map(|((&r, &g), &b)| W[0] * r + W[1] * g + W[2] * b)
-        .collect();
-    let sig_c = [0, 1, 2].map(|c| plane_sigma(&srgb.c[c], w, h));
-    let (Some(sy), [Some(sr), Some(sg), Some(sb)]) = (plane_sigma(&y, w, h), sig_c) else {
+    let [r, g, b] = &srgb.c;
+    let luma = |i: usize| W[0] * r[i] + W[1] * g[i] + W[2] * b[i];
+    let sig_c = srgb.c.each_ref().map(|c| plane_sigma(w, h, |i| c[i]));
+    let (Some(sy), [Some(sr), Some(sg), Some(sb)]) = (plane_sigma(w, h, luma), sig_c) else {
         return NoiseModel::default();
     };
     let sc = [sr, sg, sb];
@@ -302,8 +307,9 @@ mod tests {
             let blocks = ((w - 2) / BLOCK) * ((h - 2) / BLOCK);
             assert!(blocks > MAX_BLOCKS, "{rel} is too small to test sampling");
             for c in 0..3 {
-                let all = plane_sigma_strided(&photo.rgb.c[c], w, h, 1).expect("all blocks");
-                let some = plane_sigma(&photo.rgb.c[c], w, h).expect("sampled blocks");
+                let p = &photo.rgb.c[c];
+                let all = plane_sigma_strided(w, h, 1, |i| p[i]).expect("all blocks");
+                let some = plane_sigma(w, h, |i| p[i]).expect("sampled blocks");
                 let (a, b) = (all * 255.0, some * 255.0);
                 assert!(
                     (a - b).abs() <= 0.05 * a + 0.01,
