@@ -204,7 +204,7 @@ pub fn extend_strands(image: &RgbPlanes, alpha: &mut Plane) -> usize {
     let mut updates: Vec<(usize, f32)> = Vec::new();
     for ridge in [&bright, &dark] {
         let cand: Vec<bool> = (0..rw * rh)
-            .map(|i| ridge[i] > RIDGE && a_at(i) < SUBJECT)
+            .map(|i| ridge[i] > RIDGE && !subject[i])
             .collect();
         let density = box_mean(
             &cand.iter().map(|&c| c as u8 as f32).collect::<Vec<_>>(),
@@ -244,19 +244,20 @@ pub fn extend_strands(image: &RgbPlanes, alpha: &mut Plane) -> usize {
             // Long enough counting only its sparse (line-like) pixels: a whisker fan keeps its
             // dense root in the fur, a texture patch has no long sparse part.
             let (mut sx0, mut sy0, mut sx1, mut sy1) = (rw, rh, 0, 0);
+            let mut sparse = 0;
             for &i in comp.iter().filter(|&&i| density[i] <= MAX_DENSITY) {
                 let (x, y) = (i % rw, i / rw);
                 sx0 = sx0.min(x);
                 sx1 = sx1.max(x);
                 sy0 = sy0.min(y);
                 sy1 = sy1.max(y);
+                sparse += 1;
             }
-            let sparse_extent = if sx1 >= sx0 {
+            let sparse_extent = if sparse > 0 {
                 (((sx1 - sx0 + 1).pow(2) + (sy1 - sy0 + 1).pow(2)) as f32).sqrt()
             } else {
                 0.0
             };
-            let sparse = comp.iter().filter(|&&i| density[i] <= MAX_DENSITY).count();
             if !touches
                 || sparse_extent < MIN_LENGTH * half as f32
                 || (sparse as f32) < MIN_SPARSE_SHARE * comp.len() as f32
