@@ -1057,7 +1057,7 @@ enum CopyError {
 /// the byte count and the hex digest of `checksum`'s kind.
 fn copy_hashing(
     reader: &mut dyn Read,
-    out: &mut File,
+    out: &mut dyn Write,
     limit: u64,
     checksum: Checksum,
     progress: &mut dyn Progress,
@@ -1086,26 +1086,23 @@ fn copy_hashing(
 /// Hex digest of a file, of the kind `checksum` pins.
 pub fn digest_file(path: &Path, checksum: Checksum) -> Result<String> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = checksum.hasher();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        hasher.update(&buf[..n]);
+    match copy_hashing(
+        &mut file,
+        &mut io::sink(),
+        u64::MAX,
+        checksum,
+        &mut NoProgress,
+    ) {
+        Ok((_, digest)) => Ok(digest),
+        Err(CopyError::Read(e) | CopyError::Write(e)) => Err(Error::io(path, e)),
+        // No limit was set: cannot happen, but no reason to panic over it either.
+        Err(CopyError::TooLong) => Err(Error::io(path, io::Error::other("file too long"))),
     }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(hex(&hasher.finalize()))
+    digest_file(path, Checksum::Sha256(""))
 }
 
 fn hex(bytes: &[u8]) -> String {
