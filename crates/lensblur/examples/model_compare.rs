@@ -16,52 +16,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lensblur::buffer::{Plane, RgbPlanes};
+use lensblur::buffer::RgbPlanes;
+use lensblur::eval;
 use lensblur::matte::refine::{refine, RefineMethod, RefineOptions};
 use lensblur::matte::{coarse_matte, preprocess, MatteBackend, RtenBackend};
 use lensblur::models;
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
-
-fn rgb(p: &Path) -> RgbPlanes {
-    let im = image::open(p).expect("image").to_rgb32f();
-    RgbPlanes::from_interleaved(im.width() as usize, im.height() as usize, im.as_raw())
-}
-
-fn gray(p: &Path) -> Plane {
-    let im = image::open(p).expect("image").to_luma8();
-    let (w, h) = (im.width() as usize, im.height() as usize);
-    Plane::from_vec(w, h, im.as_raw().iter().map(|&v| v as f32).collect())
-}
-
-fn iou(a: &Plane, mask: &Plane) -> f64 {
-    let (mut i, mut u) = (0usize, 0usize);
-    for (&av, &mv) in a.data.iter().zip(&mask.data) {
-        if mv == 255.0 {
-            continue;
-        }
-        let (p, g) = (av > 0.5, mv > 0.0);
-        i += (p && g) as usize;
-        u += (p || g) as usize;
-    }
-    i as f64 / u.max(1) as f64
-}
-
-/// (SAD, MSE over the trimap's unknown region) on 8-bit-quantised alphas.
-fn sad_mse(a: &Plane, gt: &Plane, tri: &Plane) -> (f64, f64) {
-    let (mut sad, mut se, mut n) = (0.0f64, 0.0f64, 0usize);
-    for i in 0..a.len() {
-        let q = (a.data[i].clamp(0.0, 1.0) * 255.0).round() as f64 / 255.0;
-        let g = gt.data[i] as f64 / 255.0;
-        sad += (q - g).abs();
-        if tri.data[i] == 128.0 {
-            se += (q - g) * (q - g);
-            n += 1;
-        }
-    }
-    (sad / 1000.0, se / n.max(1) as f64)
 }
 
 fn write_f32(path: &Path, v: &[f32]) {
@@ -93,49 +55,45 @@ fn main() {
             cm
         };
 
-        let pets = data().join("pets");
-        let mut names: Vec<String> = std::fs::read_dir(pets.join("images"))
-            .expect("pets")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().replace(".jpg", ""))
-            .collect();
-        names.sort();
+        let pets = eval::load_mask_set(&data().join("pets")).expect("pets");
         let (mut raw_iou, mut ref_iou) = (0.0, 0.0);
-        for n in &names {
-            let img = rgb(&pets.join("images").join(format!("{n}.jpg")));
-            let mask = gray(&pets.join("trimaps").join(format!("{n}.png")));
-            let cm = run(&img);
+        for p in &pets {
+            let cm = run(&p.image);
             let raw = refine(
-                &img,
+                &p.image,
                 &cm.map,
                 &RefineOptions {
                     method: RefineMethod::None,
                 },
             );
-            let r = refine(&img, &cm.map, &refined);
-            let (a, b) = (iou(&raw, &mask), iou(&r, &mask));
-            eprintln!("{name} {n:28} {a:.4} {b:.4}");
+            let r = refine(&p.image, &cm.map, &refined);
+            let (a, b) = (eval::iou(&raw, &p.mask), eval::iou(&r, &p.mask));
+            eprintln!("{name} {:28} {a:.4} {b:.4}", p.name);
             raw_iou += a;
             ref_iou += b;
         }
-        let np = names.len() as f64;
+        let np = pets.len() as f64;
 
-        let crops = data().join("matting");
+        let crops = eval::load_matting_set(&data().join("matting")).expect("matting crops");
         let (mut sad, mut mse) = (0.0, 0.0);
-        for i in 0..10 {
-            let img = rgb(&crops.join(format!("{i}_image.png")));
-            let gt = gray(&crops.join(format!("{i}_alpha.png")));
-            let tri = gray(&crops.join(format!("{i}_trimap.png")));
-            let cm = run(&img);
-            let (s, m) = sad_mse(&refine(&img, &cm.map, &refined), &gt, &tri);
-            eprintln!("{name} crop {i} SAD {s:.2} MSE {m:.4}");
+        for c in &crops {
+            let cm = run(&c.image);
+            let a = refine(&c.image, &cm.map, &refined);
+            let (s, m) = (eval::sad(&a, &c.alpha), eval::mse(&a, &c.alpha, &c.trimap));
+            eprintln!("{name} crop {} SAD {s:.2} MSE {m:.4}", c.name);
             sad += s;
             mse += m;
         }
+        let nc = crops.len().max(1) as f64;
 
         if let Ok(dir) = std::env::var("LB_DUMP") {
             for photo in ["astronaut.png", "chelsea.png", "coffee.png"] {
-                let img = rgb(&data().join("photos").join(photo));
+                let img = lensblur::io::decode_file(
+                    &data().join("photos").join(photo),
+                    &Default::default(),
+                )
+                .expect("photo")
+                .rgb;
                 let input = preprocess(&img, backend.input_spec());
                 write_f32(
                     &Path::new(&dir).join(format!("in_{name}_{photo}.f32")),
@@ -153,8 +111,8 @@ fn main() {
             "{name} | {:.4} | {:.4} | {:.2} | {:.4} | {:.0}",
             raw_iou / np,
             ref_iou / np,
-            sad / 10.0,
-            mse / 10.0,
+            sad / nc,
+            mse / nc,
             time.as_secs_f64() * 1000.0 / runs.max(1) as f64
         );
     }
