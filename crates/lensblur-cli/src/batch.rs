@@ -348,15 +348,8 @@ pub fn run(cli: &Cli, args: &BlurArgs) -> anyhow::Result<ExitCode> {
                 .num_threads(common.threads)
                 .build_global();
         }
-        let opts = AnalyseOptions {
-            model: common.model.clone(),
-            model_dir: common.model_dir.clone(),
-            threads: common.threads,
-            refine: crate::refine_method(common.refine),
-            all_subjects: !common.one_subject,
-            runtime: common.runtime.into(),
-        };
-        let matter = crate::load_matter(cli, common, &opts)?;
+        let opts = common.matte.analyse_options(common.threads);
+        let matter = crate::load_matter(cli, &common.matte, &opts)?;
         runtime = Some(crate::runtime_name(&matter));
         let skipped = plan
             .records
@@ -452,8 +445,8 @@ fn settings(args: &BlurArgs, jobs: usize, runtime: Option<&str>) -> Settings {
         overwrite: args.common.overwrite,
         jobs,
         threads: args.common.threads,
-        model: args.common.model.clone(),
-        refine: format!("{:?}", args.common.refine).to_lowercase(),
+        model: args.common.matte.model.clone(),
+        refine: format!("{:?}", args.common.matte.refine).to_lowercase(),
         runtime: runtime.map(str::to_string),
     }
 }

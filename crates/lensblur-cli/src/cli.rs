@@ -63,6 +63,35 @@ pub enum Command {
     },
 }
 
+/// Which matte model, how it runs and how its matte is refined: shared by `blur`, `matte` and
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Matte model name from `lensblur models list`.
+    #[arg(long, value_name = "NAME", default_value = "u2netp")]
+    pub model: String,
+    /// Pick the matte model by speed: fast = u2netp, best = the best installed model.
+    #[arg(long, value_enum, value_name = "fast|best", conflicts_with = "model")]
+    pub model_quality: Option<ModelQuality>,
+    /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Do not install a missing model; fail instead.
+    #[arg(long)]
+    pub no_install: bool,
+    /// Matte refinement method.
+    #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
+    pub refine: RefineArg,
+    /// Keep only the most salient subject sharp: skip the person/animal detector that keeps every
+    /// member of a group sharp.
+    #[arg(long)]
+    pub one_subject: bool,
+    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
+    /// or ort (builds with `--features ort`; ~2x faster).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
+    pub runtime: RuntimeArg,
+}
+
 /// Options shared by every command that reads photos and runs the model.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
@@ -78,33 +107,12 @@ pub struct CommonArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, value_name = "N", default_value_t = 100_000_000)]
     pub max_pixels: u64,
-    /// Matte model name from `lensblur models list`.
-    #[arg(long, value_name = "NAME", default_value = "u2netp")]
-    pub model: String,
-    /// Pick the matte model by speed: fast = u2netp, best = the best installed model.
-    #[arg(long, value_enum, value_name = "fast|best", conflicts_with = "model")]
-    pub model_quality: Option<ModelQuality>,
-    /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
-    #[arg(long, value_name = "DIR")]
-    pub model_dir: Option<PathBuf>,
-    /// Do not install a missing model; fail instead.
-    #[arg(long)]
-    pub no_install: bool,
+    #[command(flatten)]
+    pub matte: ModelArgs,
     /// Worker threads per stage (0 = all cores). `-j` is `--jobs` (photos in flight) since batch
     /// mode; threads only has the long form.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Matte refinement method.
-    #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
-    pub refine: RefineArg,
-    /// Keep only the most salient subject sharp: skip the person/animal detector that keeps every
-    /// member of a group sharp.
-    #[arg(long)]
-    pub one_subject: bool,
-    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
-    /// or ort (builds with `--features ort`; ~2x faster).
-    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
-    pub runtime: RuntimeArg,
     /// Print per-stage timings to stderr.
     #[arg(long)]
     pub timings: bool,
@@ -262,31 +270,11 @@ pub struct ServeArgs {
     /// Drop a page's photo after this many idle minutes.
     #[arg(long, value_name = "MIN", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_minutes: u64,
-    /// Matte model name from `lensblur models list`.
-    #[arg(long, value_name = "NAME", default_value = "u2netp")]
-    pub model: String,
-    /// Pick the matte model by speed: fast = u2netp, best = the best installed model.
-    #[arg(long, value_enum, value_name = "fast|best", conflicts_with = "model")]
-    pub model_quality: Option<ModelQuality>,
-    /// Model cache directory [default: $XDG_CACHE_HOME/lensblur/models].
-    #[arg(long, value_name = "DIR")]
-    pub model_dir: Option<PathBuf>,
-    /// Do not install a missing model; fail instead.
-    #[arg(long)]
-    pub no_install: bool,
+    #[command(flatten)]
+    pub matte: ModelArgs,
     /// Worker threads (0 = all cores).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
-    /// Matte refinement method.
-    #[arg(long, value_enum, default_value_t = RefineArg::Matting)]
-    pub refine: RefineArg,
-    /// Keep only the most salient subject sharp (skip the person/animal detector).
-    #[arg(long)]
-    pub one_subject: bool,
-    /// Model runtime: auto (ONNX Runtime when built in and ORT_DYLIB_PATH loads, else rten), rten,
-    /// or ort (builds with `--features ort`; ~2x faster).
-    #[arg(long, value_enum, default_value_t = RuntimeArg::Auto)]
-    pub runtime: RuntimeArg,
 }
 
 /// `lensblur eval`.
@@ -533,7 +521,7 @@ mod tests {
         else {
             panic!("matte --model-quality did not parse");
         };
-        assert_eq!(m.common.model_quality, Some(ModelQuality::Best));
+        assert_eq!(m.common.matte.model_quality, Some(ModelQuality::Best));
         for cmd in [
             &["lensblur", "blur", "a.jpg"][..],
             &["lensblur", "matte", "a.jpg"][..],

@@ -20,7 +20,8 @@ use lensblur::models::{self, ModelStore, Progress};
 use lensblur::{AnalyseOptions, Error, Matter, RenderOptions};
 
 use cli::{
-    BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelQuality, ModelsAction, RefineArg, ServeArgs,
+    BlurArgs, Cli, Command, CommonArgs, FormatArg, ModelArgs, ModelQuality, ModelsAction,
+    RefineArg, ServeArgs,
 };
 
 fn main() -> ExitCode {
@@ -170,20 +171,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 /// `best` picks the best installed model and says which one would be better to install.
 fn resolve_model_quality(cli: &mut Cli) -> anyhow::Result<()> {
     let quiet = cli.quiet;
-    let (model, quality, dir) = match &mut cli.command {
-        Command::Blur(b) => (
-            &mut b.common.model,
-            b.common.model_quality,
-            &b.common.model_dir,
-        ),
-        Command::Matte(m) => (
-            &mut m.common.model,
-            m.common.model_quality,
-            &m.common.model_dir,
-        ),
-        Command::Serve(s) => (&mut s.model, s.model_quality, &s.model_dir),
+    let matte = match &mut cli.command {
+        Command::Blur(b) => &mut b.common.matte,
+        Command::Matte(m) => &mut m.common.matte,
+        Command::Serve(s) => &mut s.matte,
         Command::Models { .. } | Command::Eval(_) => return Ok(()),
     };
+    let (model, quality, dir) = (&mut matte.model, matte.model_quality, &matte.model_dir);
     match quality {
         None => {}
         Some(ModelQuality::Fast) => *model = models::FAST_MODEL.to_string(),
@@ -221,21 +215,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .build_global()
             .context("cannot set up the thread pool")?;
     }
-    let opts = AnalyseOptions {
-        model: args.model.clone(),
-        model_dir: args.model_dir.clone(),
-        threads: args.threads,
-        refine: refine_method(args.refine),
-        all_subjects: !args.one_subject,
-        runtime: args.runtime.into(),
-    };
-    let matter = load_model(
-        cli,
-        &args.model,
-        args.model_dir.clone(),
-        args.no_install,
-        &opts,
-    )?;
+    let opts = args.matte.analyse_options(args.threads);
+    let matter = load_matter(cli, &args.matte, &opts)?;
     let config = lensblur_serve::Config {
         addr: std::net::SocketAddr::new(args.bind, args.port),
         limits: lensblur_serve::Limits {
@@ -380,13 +361,27 @@ fn refine_method(arg: RefineArg) -> RefineMethod {
     }
 }
 
+impl ModelArgs {
+    /// The analysis options these arguments ask for, with `threads` inference threads.
+    fn analyse_options(&self, threads: usize) -> AnalyseOptions {
+        AnalyseOptions {
+            model: self.model.clone(),
+            model_dir: self.model_dir.clone(),
+            threads,
+            refine: refine_method(self.refine),
+            all_subjects: !self.one_subject,
+            runtime: self.runtime.into(),
+        }
+    }
+}
+
 /// Loads the matte model, installing it first (and saying so) when it is missing.
-fn load_matter(cli: &Cli, common: &CommonArgs, opts: &AnalyseOptions) -> anyhow::Result<Matter> {
+fn load_matter(cli: &Cli, matte: &ModelArgs, opts: &AnalyseOptions) -> anyhow::Result<Matter> {
     load_model(
         cli,
-        &common.model,
-        common.model_dir.clone(),
-        common.no_install,
+        &matte.model,
+        matte.model_dir.clone(),
+        matte.no_install,
         opts,
     )
 }
@@ -532,14 +527,7 @@ fn run_photos(cli: &Cli, common: &CommonArgs, job: Job<'_>) -> anyhow::Result<Ex
             .build_global()
             .context("cannot set up the thread pool")?;
     }
-    let opts = AnalyseOptions {
-        model: common.model.clone(),
-        model_dir: common.model_dir.clone(),
-        threads: common.threads,
-        refine: refine_method(common.refine),
-        all_subjects: !common.one_subject,
-        runtime: common.runtime.into(),
-    };
+    let opts = common.matte.analyse_options(common.threads);
     let mut matter = None;
     let mut failed = 0usize;
     for input in &common.inputs {
@@ -631,7 +619,7 @@ fn process_one(
 
     if matter.is_none() {
         let t = Instant::now();
-        *matter = Some(load_matter(cli, common, opts)?);
+        *matter = Some(load_matter(cli, &common.matte, opts)?);
         timings.push(("load model", t.elapsed()));
     }
     let Some(m) = matter.as_ref() else {
